@@ -1,0 +1,44 @@
+# Patron — make help lists the targets.
+GO        ?= go
+BIN       ?= bin/patron
+DATA      ?= ./data
+FUZZTIME  ?= 30s
+BENCHTIME ?= 2s
+PKGS      := ./...
+
+.PHONY: help run build test test-short vet bench fuzz clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+run: build ## run a store node with the demo programme (till on :7070, admin on :8080)
+	$(BIN) dev --data $(DATA)
+
+build: ## build bin/patron
+	$(GO) build -o $(BIN) ./cmd/patron
+
+test: vet ## run every test with the race detector (what CI runs)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-short: ## run the tests without the race detector, skipping the slow ones
+	$(GO) test -short -count=1 $(PKGS)
+
+vet: ## gofmt and go vet
+	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+bench: build ## run the benchmarks and the till load driver, print figures
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./engine/ ./node/ ./posbridge/
+	$(BIN) loadtest
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean: ## remove build output and the dev data directory
+	rm -rf bin $(DATA)
