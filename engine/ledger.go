@@ -1,0 +1,27 @@
+package engine
+
+import "time"
+
+// EntryKind names what a ledger entry records.
+type EntryKind string
+
+// The ledger entry kinds of pos-protocol-v1.md (member.ledger).
+const (
+	EntryEarn   EntryKind = "earn"
+	EntryRedeem EntryKind = "redeem"
+	EntryReturn EntryKind = "return"
+	EntryAdjust EntryKind = "adjust"
+	EntryExpire EntryKind = "expire"
+	EntryBonus  EntryKind = "bonus"
+)
+
+// Entry is one immutable change to a member's points. Points is signed:
+// redemptions, clawbacks and expiries are negative.
+type Entry struct {
+	ID     string    `json:"id"` // unique, e.g. "<receipt_id>/earn"
+	At     time.Time `json:"at"`
+	Store  string    `json:"store"`
+	Kind   EntryKind `json:"kind"`
+	Points Points    `json:"points"`
+	Ref    string    `json:"ref"`
+}

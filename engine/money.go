@@ -1,0 +1,7 @@
+package engine
+
+// Money is an amount in the currency's minor units (paise, cents).
+type Money int64
+
+// Points is a number of loyalty points.
+type Points int64
