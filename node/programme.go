@@ -1,0 +1,202 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/patron/patron/engine"
+	"github.com/patron/patron/node/programmeyaml"
+	"go.etcd.io/bbolt"
+)
+
+// LoadProgramme parses and validates a programme document (JSON or YAML),
+// stores it under its version, writes its coupon codes and makes it
+// current. Loading the same version again with the same content only makes
+// it current; with different content it fails with ErrProgrammeConflict.
+// Validation problems are an *engine.ValidationError (wrapped).
+//
+// Older versions stay stored, so a receipt priced with one can be audited
+// with it. Coupon codes of older versions stay stored too; a code is valid
+// while its campaign exists in the current programme.
+func (n *Node) LoadProgramme(ctx context.Context, data []byte) (*engine.Programme, error) {
+	if err := n.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer n.leave()
+	p, err := programmeyaml.ParseProgramme(data, n.cfg.Zones)
+	if err != nil {
+		return nil, fmt.Errorf("node: load programme: %w", err)
+	}
+	coupons, err := programmeCoupons(p)
+	if err != nil {
+		return nil, err
+	}
+	// Held across the commit so two loads cannot make an older one
+	// current after a newer one committed. progMu itself is never held
+	// across a commit: transaction functions of other calls in the same
+	// group read it.
+	n.loadMu.Lock()
+	defer n.loadMu.Unlock()
+	err = n.update(func(tx *bbolt.Tx) error {
+		progs := tx.Bucket(bucketProgrammes)
+		val := append([]byte{binaryVersion}, data...)
+		if old := progs.Get([]byte(p.Version)); old != nil && !bytes.Equal(old, val) {
+			return fmt.Errorf("node: load programme %q: %w", p.Version, ErrProgrammeConflict)
+		}
+		if err := progs.Put([]byte(p.Version), val); err != nil {
+			return fmt.Errorf("node: store programme: %w", err)
+		}
+		if err := writeCoupons(tx, coupons); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(metaProgramme, []byte(p.Version))
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.progMu.Lock()
+	n.current = p
+	n.programmes[p.Version] = p
+	n.progMu.Unlock()
+	return p, nil
+}
+
+// Programme returns the current programme, or nil before one is loaded.
+// It must be treated as immutable.
+func (n *Node) Programme() *engine.Programme {
+	n.progMu.RLock()
+	defer n.progMu.RUnlock()
+	return n.current
+}
+
+// ProgrammeVersion returns a stored programme by version (parsed once and
+// cached), so a receipt can be audited with the rules that priced it.
+// Unknown versions are a not_found refusal.
+func (n *Node) ProgrammeVersion(ctx context.Context, version string) (*engine.Programme, error) {
+	if err := n.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer n.leave()
+	n.progMu.RLock()
+	p := n.programmes[version]
+	n.progMu.RUnlock()
+	if p != nil {
+		return p, nil
+	}
+	var raw []byte
+	err := n.db.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketProgrammes).Get([]byte(version)); len(v) > 0 {
+			raw = append([]byte(nil), v[1:]...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: read programme: %w", err)
+	}
+	if raw == nil {
+		return nil, n.refused(refuse(ReasonNotFound, "no programme version "+version))
+	}
+	p, err = programmeyaml.ParseProgramme(raw, n.cfg.Zones)
+	if err != nil {
+		return nil, fmt.Errorf("node: stored programme %q: %w", version, err)
+	}
+	n.progMu.Lock()
+	defer n.progMu.Unlock()
+	if cached := n.programmes[version]; cached != nil {
+		return cached, nil
+	}
+	n.programmes[version] = p
+	return p, nil
+}
+
+// currentProgramme returns the current programme or ErrNoProgramme.
+func (n *Node) currentProgramme() (*engine.Programme, error) {
+	if p := n.Programme(); p != nil {
+		return p, nil
+	}
+	return nil, ErrNoProgramme
+}
+
+// loadedCoupon is a code with its record, ready to write.
+type loadedCoupon struct {
+	code string
+	rec  couponRecord
+}
+
+// programmeCoupons lists the codes of a programme: listed codes as given,
+// generated ones derived by GeneratedCouponCode.
+func programmeCoupons(p *engine.Programme) ([]loadedCoupon, error) {
+	var out []loadedCoupon
+	generated := 0
+	for _, b := range p.Coupons {
+		uses := b.UsesPerCode
+		if uses == 0 {
+			uses = 1
+		}
+		rec := couponRecord{V: recordVersion, Campaign: b.Campaign, UsesPerCode: uses,
+			ValidTo: b.ValidTo, Member: b.Member, Programme: p.Version}
+		for _, c := range b.Codes {
+			out = append(out, loadedCoupon{code: c, rec: rec})
+		}
+		generated += b.Generate
+		if generated > MaxGeneratedCoupons {
+			return nil, fmt.Errorf("node: load programme: more than %d generated coupons", MaxGeneratedCoupons)
+		}
+		for i := 0; i < b.Generate; i++ {
+			out = append(out, loadedCoupon{code: GeneratedCouponCode(p.Version, b.Campaign, b.Prefix, i), rec: rec})
+		}
+	}
+	return out, nil
+}
+
+// couponAlphabet is Crockford's base32: no I, L, O or U to misread.
+var couponEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
+
+// GeneratedCouponCode is the index-th code of a `generate` coupon batch:
+// prefix followed by 10 Crockford base32 characters (50 bits) of
+// sha256("patron coupon v1" ‖ version ‖ campaign ‖ index). The same
+// programme version always generates the same codes on every node, so HQ
+// and stores agree without shipping the list. The codes are not secret
+// from whoever holds the programme document; a new version generates new
+// codes (the old ones stay valid while their campaign exists).
+func GeneratedCouponCode(version, campaign, prefix string, index int) string {
+	h := sha256.New()
+	h.Write([]byte("patron coupon v1\x00"))
+	h.Write([]byte(version))
+	h.Write([]byte{0})
+	h.Write([]byte(campaign))
+	h.Write([]byte{0})
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(index)))
+	return prefix + couponEncoding.EncodeToString(h.Sum(nil))[:10]
+}
+
+// writeCoupons stores coupon records and the member offer index.
+func writeCoupons(tx *bbolt.Tx, coupons []loadedCoupon) error {
+	cb := tx.Bucket(bucketCoupons)
+	ob := tx.Bucket(bucketMemberOffers)
+	for _, c := range coupons {
+		var old couponRecord
+		found, err := getJSON(cb, []byte(c.code), &old)
+		if err != nil {
+			return err
+		}
+		if found && old.Member != "" && old.Member != c.rec.Member {
+			if err := ob.Delete(key(old.Member, c.code)); err != nil {
+				return fmt.Errorf("node: coupon index: %w", err)
+			}
+		}
+		if err := putJSON(cb, []byte(c.code), c.rec); err != nil {
+			return err
+		}
+		if c.rec.Member != "" {
+			if err := ob.Put(key(c.rec.Member, c.code), nil); err != nil {
+				return fmt.Errorf("node: coupon index: %w", err)
+			}
+		}
+	}
+	return nil
+}
