@@ -1,0 +1,74 @@
+// Command patron is the one Patron binary: a store node for development
+// (patron dev), a command-line till (patron pos), a load driver (patron
+// loadtest) and admin subcommands. It only wires packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `patron — offline-first loyalty and promotions server
+
+Usage:
+  patron dev      [flags]   run a store node with everything local (see patron dev -h)
+  patron pos      [flags] METHOD [key=value | key:=json ...]
+                            call one till protocol method and print the JSON result
+  patron loadtest [flags]   drive till load at a node and print latency and throughput
+  patron version            print the version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "patron:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// errUsage marks errors whose message was already printed with the usage.
+var errUsage = errors.New("usage")
+
+func exitCode(err error) int {
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return 1
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "dev":
+		return runDev(ctx, args[1:], stdout, stderr)
+	case "pos":
+		return runPOS(ctx, args[1:], stdout, stderr)
+	case "loadtest":
+		return runLoadtest(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "patron", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "patron: unknown command %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+}
