@@ -22,6 +22,7 @@ import (
 
 	"github.com/patron/patron/node"
 	"github.com/patron/patron/posbridge"
+	"github.com/patron/patron/posbridge/filedrop"
 )
 
 // shutdownGrace bounds how long a stopping node waits for in-flight till
@@ -39,6 +40,8 @@ type devOptions struct {
 	terminals   multiFlag
 	logFormat   string
 	logLevel    string
+	inbox       string
+	outbox      string
 }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -52,6 +55,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&o.terminals, "terminal", "terminal `ID=TOKEN` (repeatable; with none, T01 is created and its token printed)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.inbox, "inbox", "", "folder legacy tills drop POSLog or bill XML files into (default: no file bridge)")
+	fs.StringVar(&o.outbox, "outbox", "", "folder the file bridge writes offer files to (default: none)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		if errors.Is(err, errHelp) {
 			return nil
@@ -114,17 +119,31 @@ func serveDev(ctx context.Context, o devOptions, stdout io.Writer, logger *slog.
 	pcfg.Logger = logger
 	pcfg.Metrics = reg
 	pos := posbridge.New(n, pcfg)
+	var drop *filedrop.Bridge
+	if o.inbox != "" {
+		if drop, err = filedrop.New(n, filedrop.Config{Inbox: o.inbox, Outbox: o.outbox, Logger: logger, Metrics: reg}); err != nil {
+			posLn.Close()
+			adminLn.Close()
+			return err
+		}
+	}
 	admin := &http.Server{Handler: adminMux(reg), ReadHeaderTimeout: 5 * time.Second}
 
 	printBanner(stdout, o, posLn.Addr(), adminLn.Addr(), terminals, generated)
 	logger.Info("store node up", "store", o.store, "pos", posLn.Addr().String(), "admin", adminLn.Addr().String())
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- pos.Serve(ctx, posLn) }()
 	go func() { errc <- admin.Serve(adminLn) }()
+	pending := 2
+	dropCtx, stopDrop := context.WithCancel(ctx)
+	defer stopDrop()
+	if drop != nil {
+		pending++
+		go func() { errc <- drop.Run(dropCtx) }()
+	}
 
 	var runErr error
-	pending := 2
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
@@ -138,8 +157,9 @@ func serveDev(ctx context.Context, o devOptions, stdout io.Writer, logger *slog.
 	if err := admin.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("admin shutdown", "err", err)
 	}
+	stopDrop()
 	for ; pending > 0; pending-- {
-		<-errc // both servers have returned once Shutdown is done
+		<-errc // the servers have returned once Shutdown is done, the bridge once stopped
 	}
 	logger.Info("store node stopped")
 	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) && !errors.Is(runErr, posbridge.ErrServerClosed) {

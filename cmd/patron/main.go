@@ -23,6 +23,8 @@ Usage:
   patron pos      [flags] METHOD [key=value | key:=json ...]
                             call one till protocol method and print the JSON result
   patron loadtest [flags]   drive till load at a node and print latency and throughput
+  patron bridge replay --data DIR --store ID FILE...
+                            send till files to a stopped node and print a JSON report
   patron version            print the version
 `
 
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPOS(ctx, args[1:], stdout, stderr)
 	case "loadtest":
 		return runLoadtest(ctx, args[1:], stdout, stderr)
+	case "bridge":
+		return runBridge(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "patron", version)
 		return nil
