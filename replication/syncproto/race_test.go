@@ -1,0 +1,5 @@
+//go:build race
+
+package syncproto
+
+const raceEnabled = true
