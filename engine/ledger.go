@@ -24,4 +24,7 @@ type Entry struct {
 	Kind   EntryKind `json:"kind"`
 	Points Points    `json:"points"`
 	Ref    string    `json:"ref"`
+	// Offline marks a redemption a store made while HQ was unreachable,
+	// under the programme's offline allowance.
+	Offline bool `json:"offline,omitempty"`
 }

@@ -266,6 +266,9 @@ type LedgerEntry struct {
 	Points  engine.Points    `json:"points"`
 	Ref     string           `json:"ref"`
 	Balance engine.Points    `json:"balance"`
+	// Offline marks a redemption made while HQ was unreachable (an
+	// additive field: absent when false).
+	Offline bool `json:"offline,omitempty"`
 }
 
 // CouponCheckRequest is coupon.check's params.

@@ -21,6 +21,13 @@ type Config struct {
 	// Store is this node's store id (e.g. "S001"); it prefixes receipt ids
 	// and stamps ledger entries. Required.
 	Store string
+	// Origin is this node's origin id, the identity of the events it
+	// appends: letters, digits, '_' or '.'. Default Store. An HQ node
+	// uses "HQ".
+	Origin string
+	// Authority decides online redemptions (HQ holds). Default nil: the
+	// node is its own HQ and decides them itself.
+	Authority HoldAuthority
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Default slog.Default().
@@ -77,6 +84,9 @@ func (c Config) withDefaults() Config {
 	if c.Random == nil {
 		c.Random = d.Random
 	}
+	if c.Origin == "" {
+		c.Origin = c.Store
+	}
 	return c
 }
 
@@ -91,7 +101,22 @@ func (c Config) Validate() error {
 	} else if !validID(c.Store, MaxStoreIDLen) {
 		errs = append(errs, fmt.Errorf("node: config: Store %q must be 1 to %d letters, digits, '_' or '.'", c.Store, MaxStoreIDLen))
 	}
+	if c.Origin != "" && !validID(c.Origin, MaxStoreIDLen) {
+		errs = append(errs, fmt.Errorf("node: config: Origin %q must be 1 to %d letters, digits, '_' or '.'", c.Origin, MaxStoreIDLen))
+	}
 	return errors.Join(errs...)
+}
+
+// HoldAuthority is HQ as a store sees it for online redemption (the
+// replication layer implements it). Hold places a hold; it returns
+// engine.ErrHQUnreachable when HQ cannot be reached in time, and the
+// store then applies the offline rules. Hold and Void are idempotent by
+// hold id, so they may be retried. Reachable reports whether HQ is
+// reachable now (member.identify's stale, hello's hq_reachable).
+type HoldAuthority interface {
+	Hold(ctx context.Context, h engine.Hold) (engine.HoldDecision, error)
+	Void(ctx context.Context, id string) error
+	Reachable() bool
 }
 
 // Sender delivers a text message to a mobile number (E.164). The SMS

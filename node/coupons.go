@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/patron/patron/engine"
@@ -46,7 +45,7 @@ func (n *Node) CheckCoupon(ctx context.Context, terminal string, req CouponCheck
 			if r != nil {
 				return r
 			}
-			memberID = rec.ID
+			memberID = rec.State.ID
 		}
 		c, r, err := checkCoupon(tx, p, req.Code, memberID, n.now())
 		if err != nil {
@@ -110,35 +109,17 @@ func acceptCoupons(tx *bbolt.Tx, p *engine.Programme, codes []string, member str
 	return out, nil, nil
 }
 
-// couponUses counts the recorded uses of code.
+// couponUses counts the uses of code not released by a return.
 func couponUses(tx *bbolt.Tx, code string) int {
 	prefix := key(code, "")
 	c := tx.Bucket(bucketCouponUses).Cursor()
 	uses := 0
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		uses++
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(v) == 1 && v[0] == useUsed {
+			uses++
+		}
 	}
 	return uses
-}
-
-// useCoupons records the uses of a completed sale; releaseCoupons gives
-// them back after a full return.
-func useCoupons(tx *bbolt.Tx, codes []string, receiptID string) error {
-	for _, code := range codes {
-		if err := tx.Bucket(bucketCouponUses).Put(key(code, receiptID), nil); err != nil {
-			return fmt.Errorf("node: coupon use: %w", err)
-		}
-	}
-	return nil
-}
-
-func releaseCoupons(tx *bbolt.Tx, codes []string, receiptID string) error {
-	for _, code := range codes {
-		if err := tx.Bucket(bucketCouponUses).Delete(key(code, receiptID)); err != nil {
-			return fmt.Errorf("node: coupon release: %w", err)
-		}
-	}
-	return nil
 }
 
 // memberOffers lists the member's personal offers usable at at.

@@ -36,6 +36,24 @@
 // never lost between commit and return. Subscribers are called after the
 // commit, with no lock held.
 //
+// # Events
+//
+// Every mutation (enrolment, profile, consents, card issue and block,
+// sale, return or void, programme load) is one engine.Event appended by
+// emit: origin Config.Origin (default the store), the next sequence of
+// that origin, the next HLC reading of the node's persisted clock. It is
+// stored in the events bucket and folded into the materialized state by
+// applyEvent — the same code ApplyEvents runs for events received from
+// other nodes — in the same transaction. The state is therefore a fold of
+// the events held and comes out identical on every node that holds the
+// same events (StateDigest compares it): member registers are
+// last-writer-wins (engine.MemberState), ledger entries a set keyed by id
+// listed by (time, id), coupon uses a set where a return's release wins,
+// and the current programme is the one of the latest programme event.
+// Answers to tills (for replays), OTPs, terminals, HQ holds and overdraft
+// reports are local to the node. The node implements replication's
+// EventLog and HoldStore; cmd/patron checks that at compile time.
+//
 // # Storage
 //
 // Bucket names are in store.go. Numeric key parts are big-endian; JSON
@@ -70,8 +88,17 @@
 //     derived (GeneratedCouponCode) and are not secret from holders of
 //     the programme document.
 //   - Receipt offers and Member.Offers are the member's usable personal
-//     offers; Member.Stale is always false (a node is its own HQ until
-//     replication exists).
+//     offers; Member.Stale is true while Config.Authority reports HQ
+//     unreachable (never without an Authority).
 //   - Notifications (Subscribe) follow sales, returns, consents, card
-//     issue and block; not enrolment or profile updates.
+//     issue and block, local or received; not enrolment or profile
+//     updates.
+//   - Two members claiming one card or e-mail (enrolled offline at two
+//     stores) are both indexed; a look-up finds the smallest member id.
+//   - With an Authority, a wrong OTP is refused before HQ is asked for a
+//     hold; offline, a redemption above the last known balance is
+//     insufficient_points and one above offline_allowance_points is
+//     offline_limit (the protocol's order: balance, then allowance).
+//   - Return ledger entry ids name the origin that took the return, so
+//     the same return_no used at two stores offline is two returns.
 package node

@@ -26,17 +26,29 @@ var (
 	ErrBadTerminal = errors.New("node: bad terminal id or token")
 	// ErrCorrupt is returned when a stored record cannot be decoded.
 	ErrCorrupt = errors.New("node: corrupt record")
+	// ErrTooManyEvents refuses an ApplyEvents batch of more than
+	// MaxApplyEvents events.
+	// It wraps engine.ErrBadEvent: every replica refuses such a batch alike,
+	// so the HQ FSM treats it as a refusal, not a store failure.
+	ErrTooManyEvents = fmt.Errorf("node: too many events in one batch: %w", engine.ErrBadEvent)
+	// ErrBadHold refuses a hold without an id, member or positive points.
+	// It wraps engine.ErrBadEvent for the same reason as ErrTooManyEvents.
+	ErrBadHold = fmt.Errorf("node: malformed hold: %w", engine.ErrBadEvent)
 	// ErrSchemaVersion is matched (errors.Is) by a *SchemaVersionError.
 	ErrSchemaVersion = errors.New("node: unsupported data file schema version")
 )
 
-// SchemaVersionError reports a data file written by a newer build.
+// SchemaVersionError reports a data file written by another build: a
+// newer one, or an older one this build cannot migrate.
 type SchemaVersionError struct {
 	Found     uint32 // version in the file
 	Supported uint32 // highest version this build reads
 }
 
 func (e *SchemaVersionError) Error() string {
+	if e.Found < e.Supported {
+		return fmt.Sprintf("node: data file schema version %d is older than this build (%d) and cannot be migrated; start from a fresh data file", e.Found, e.Supported)
+	}
 	return fmt.Sprintf("node: data file schema version %d is newer than this build (%d)", e.Found, e.Supported)
 }
 
@@ -61,6 +73,7 @@ const (
 	ReasonEvaluationChanged = "evaluation_changed"
 	ReasonNotFound          = "not_found"
 	ReasonUnavailable       = "unavailable"
+	ReasonOfflineLimit      = "offline_limit"
 	// ReasonOTPRateLimited is an additive extension of the protocol: more
 	// than OTPMaxSends OTPs were asked for one member within OTPSendWindow.
 	// data.retry_at says when the next one may be sent. It is not

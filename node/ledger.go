@@ -12,7 +12,8 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Ledger pages through a member's ledger, oldest first, each entry with
+// Ledger pages through a member's ledger in ledger order (time, ties by
+// entry id: the same on every node whatever order events arrived in), each entry with
 // the running balance after it. From and To (inclusive) filter by time;
 // the running balance still counts every earlier entry. Limit defaults to
 // DefaultLedgerLimit and is capped at MaxLedgerLimit. Cursor is the
@@ -44,16 +45,17 @@ func (n *Node) Ledger(ctx context.Context, terminal string, req LedgerRequest) (
 	}
 	page := &LedgerPage{Entries: []LedgerEntry{}}
 	err := n.db.View(func(tx *bbolt.Tx) error {
-		if tx.Bucket(bucketMembers).Get([]byte(req.MemberID)) == nil {
+		if rec, found, err := loadMember(tx, req.MemberID); err != nil {
+			return err
+		} else if !found || !rec.State.Enrolled {
 			return refuse(ReasonMemberNotFound, "no such member")
 		}
 		prefix := key(req.MemberID, "")
 		c := tx.Bucket(bucketLedger).Cursor()
 		balance := cur.balance
-		for k, v := c.Seek(seqKey(req.MemberID, cur.next)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			seq := binary.BigEndian.Uint64(k[len(prefix):])
+		for k, v := c.Seek(append(bytes.Clone(prefix), cur.next...)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if len(page.Entries) == limit {
-				page.Cursor = encodeCursor(req.MemberID, ledgerCursor{next: seq, balance: balance})
+				page.Cursor = encodeCursor(req.MemberID, ledgerCursor{next: bytes.Clone(k[len(prefix):]), balance: balance})
 				return nil
 			}
 			var rec ledgerRecord
@@ -66,7 +68,7 @@ func (n *Node) Ledger(ctx context.Context, terminal string, req LedgerRequest) (
 				continue
 			}
 			page.Entries = append(page.Entries, LedgerEntry{At: e.At, Store: e.Store, Kind: e.Kind,
-				Points: e.Points, Ref: e.Ref, Balance: balance})
+				Points: e.Points, Ref: e.Ref, Balance: balance, Offline: e.Offline})
 		}
 		return nil
 	})
@@ -76,7 +78,7 @@ func (n *Node) Ledger(ctx context.Context, terminal string, req LedgerRequest) (
 	return page, nil
 }
 
-// Entries returns every ledger entry of a member, oldest first, and the
+// Entries returns every ledger entry of a member in ledger order, and the
 // stored balance (kept in the same transactions); Fold(entries) equals it.
 func (n *Node) Entries(ctx context.Context, memberID string) ([]engine.Entry, engine.Points, error) {
 	if err := n.enter(ctx); err != nil {
@@ -107,34 +109,35 @@ func (n *Node) Entries(ctx context.Context, memberID string) ([]engine.Entry, en
 	return out, bal.Balance, nil
 }
 
-// ledgerCursor is where the next page starts and the balance before it.
+// ledgerCursor is where the next page starts (the ledger key after the
+// member prefix) and the balance before it.
 type ledgerCursor struct {
-	next    uint64
+	next    []byte
 	balance engine.Points
 }
 
-// cursorVersion is the first byte of an encoded cursor.
-const cursorVersion byte = 1
+// cursorVersion is the first byte of an encoded cursor. Version 2 keys
+// pages by (time, entry id).
+const cursorVersion byte = 2
 
 // encodeCursor: version, 8 bytes of sha256(member) (so a cursor cannot be
-// used for another member), next sequence, balance; base64url.
+// used for another member), balance, next key; base64url.
 func encodeCursor(member string, c ledgerCursor) string {
 	h := sha256.Sum256([]byte(member))
 	b := append([]byte{cursorVersion}, h[:8]...)
-	b = binary.BigEndian.AppendUint64(b, c.next)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.balance))
+	b = append(b, c.next...)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func decodeCursor(s, member string) (ledgerCursor, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 25 || b[0] != cursorVersion {
+	if err != nil || len(b) < 17+8 || len(b) > 17+8+engine.MaxEventIDLen || b[0] != cursorVersion {
 		return ledgerCursor{}, false
 	}
 	h := sha256.Sum256([]byte(member))
 	if !bytes.Equal(b[1:9], h[:8]) {
 		return ledgerCursor{}, false
 	}
-	return ledgerCursor{next: binary.BigEndian.Uint64(b[9:17]),
-		balance: engine.Points(int64(binary.BigEndian.Uint64(b[17:])))}, true
+	return ledgerCursor{balance: engine.Points(int64(binary.BigEndian.Uint64(b[9:17]))), next: b[17:]}, true
 }

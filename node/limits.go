@@ -41,6 +41,22 @@ const (
 	DefaultTierWindowDays = 365
 )
 
+// Replication limits.
+const (
+	// MaxEventsPerRead bounds EventsAfter's answer: a sync batch, not a
+	// whole log, is read in one transaction.
+	MaxEventsPerRead = 10_000
+	// MaxApplyEvents bounds one ApplyEvents batch: it commits in one
+	// write transaction that holds up the group commit of sales.
+	MaxApplyEvents = 10_000
+	// VoidHoldTimeout bounds voiding a hold whose sale failed; an
+	// unvoided hold expires at HQ anyway.
+	VoidHoldTimeout = 2 * time.Second
+	// MaxOverdraftEntries bounds the offline entries an overdraft report
+	// lists.
+	MaxOverdraftEntries = 32
+)
+
 // OTP limits (pos-protocol-v1.md, redeem.otp).
 const (
 	OTPDigits   = 6

@@ -19,7 +19,8 @@ var blockReasons = map[string]bool{
 
 // Identify finds a member by mobile (normalised with the programme's
 // default_country_code), card or e-mail (case-insensitive). Refusals:
-// invalid_params, member_not_found, card_blocked.
+// invalid_params, member_not_found, card_blocked. The answer is stale
+// while the hold authority reports HQ unreachable.
 func (n *Node) Identify(ctx context.Context, terminal string, req IdentifyRequest) (*Member, error) {
 	if err := n.enter(ctx); err != nil {
 		return nil, err
@@ -51,10 +52,12 @@ func (n *Node) Identify(ctx context.Context, terminal string, req IdentifyReques
 	return m, nil
 }
 
-// Enroll registers a new member whose id is the normalised mobile number.
-// Refusals: invalid_params (with the field), member_exists (with
-// data.member_id) when the mobile, card or e-mail already belongs to a
-// member — including a retry of the same enrolment, as the protocol says.
+// Enroll registers a new member whose id is the normalised mobile number,
+// as one member.enrolled event. Refusals: invalid_params (with the
+// field), member_exists (with data.member_id) when the mobile, card or
+// e-mail already belongs to a member here — including a retry of the
+// same enrolment, as the protocol says. The same mobile enrolled at two
+// stores that could not see each other folds into one member.
 func (n *Node) Enroll(ctx context.Context, terminal string, req EnrollRequest) (*Member, error) {
 	if err := n.enter(ctx); err != nil {
 		return nil, err
@@ -64,32 +67,27 @@ func (n *Node) Enroll(ctx context.Context, terminal string, req EnrollRequest) (
 	if err != nil {
 		return nil, err
 	}
-	rec, r := newMemberRecord(p, req)
+	id, en, r := newEnrolment(p, req)
 	if r != nil {
 		return nil, n.refused(r)
 	}
 	now := n.now()
-	rec.EnrolledAt = now
-	for i := range rec.Cards {
-		rec.Cards[i].IssuedAt = now
-	}
 	var m *Member
 	var refusal *engine.Refusal
 	err = n.update(func(tx *bbolt.Tx) error {
 		m, refusal = nil, nil
-		if id := ownerOf(tx, rec); id != "" {
-			refusal = refuse(ReasonMemberExists, "already a member", "member_id", id)
+		if owner := ownerOf(tx, id, en); owner != "" {
+			refusal = refuse(ReasonMemberExists, "already a member", "member_id", owner)
 			return nil
 		}
-		if err := putMember(tx, rec, ""); err != nil {
+		ev := engine.Event{Kind: engine.EventMemberEnrolled, Member: id, Terminal: terminal, At: now, Enrolment: en}
+		if _, err := n.emit(tx, ev, nil, newEffects()); err != nil {
 			return err
 		}
-		for _, c := range rec.Cards {
-			if err := n.logCard(tx, terminal, rec.ID, c.Number, "issue", c.Type, "enrol", now); err != nil {
-				return err
-			}
+		rec, _, err := loadMember(tx, id)
+		if err != nil {
+			return err
 		}
-		var err error
 		m, err = n.view(tx, p, rec, now)
 		return err
 	})
@@ -102,9 +100,9 @@ func (n *Node) Enroll(ctx context.Context, terminal string, req EnrollRequest) (
 	return m, nil
 }
 
-// UpdateMember changes profile fields. Refusals: member_not_found,
-// invalid_params, member_exists (the new e-mail belongs to another
-// member).
+// UpdateMember changes profile fields (one member.updated event).
+// Refusals: member_not_found, invalid_params, member_exists (the new
+// e-mail belongs to another member).
 func (n *Node) UpdateMember(ctx context.Context, terminal string, req UpdateRequest) (*Member, error) {
 	if err := n.enter(ctx); err != nil {
 		return nil, err
@@ -117,32 +115,32 @@ func (n *Node) UpdateMember(ctx context.Context, terminal string, req UpdateRequ
 	if r := validateChange(req.Set); r != nil {
 		return nil, n.refused(r)
 	}
-	m, _, err := n.changeMember(p, req.MemberID, func(tx *bbolt.Tx, rec *memberRecord) (*engine.Refusal, error) {
-		s := req.Set
-		if s.Email != nil && !strings.EqualFold(*s.Email, rec.Email) && *s.Email != "" {
-			if id := tx.Bucket(bucketEmails).Get([]byte(strings.ToLower(*s.Email))); id != nil && string(id) != rec.ID {
-				return refuse(ReasonMemberExists, "e-mail belongs to another member", "member_id", string(id)), nil
+	s := req.Set
+	set := map[string]string{}
+	for name, v := range map[string]*string{engine.FieldFirstName: s.FirstName, engine.FieldLastName: s.LastName,
+		engine.FieldEmail: s.Email, engine.FieldCountry: s.Country, engine.FieldBirthday: s.Birthday,
+		engine.FieldAnniversary: s.Anniversary} {
+		if v != nil {
+			set[name] = strings.TrimSpace(*v)
+		}
+	}
+	m, _, err := n.changeMember(p, terminal, req.MemberID, func(tx *bbolt.Tx, rec *memberRecord) (*engine.Event, *engine.Refusal) {
+		if len(set) == 0 {
+			return nil, nil
+		}
+		if e := set[engine.FieldEmail]; e != "" && !strings.EqualFold(e, rec.State.Field(engine.FieldEmail)) {
+			if id := lookupIndex(tx.Bucket(bucketEmails), strings.ToLower(e)); id != "" && id != rec.State.ID {
+				return nil, refuse(ReasonMemberExists, "e-mail belongs to another member", "member_id", id)
 			}
 		}
-		set := func(dst *string, src *string) {
-			if src != nil {
-				*dst = strings.TrimSpace(*src)
-			}
-		}
-		set(&rec.FirstName, s.FirstName)
-		set(&rec.LastName, s.LastName)
-		set(&rec.Email, s.Email)
-		set(&rec.Country, s.Country)
-		set(&rec.Birthday, s.Birthday)
-		set(&rec.Anniversary, s.Anniversary)
-		return nil, nil
+		return &engine.Event{Kind: engine.EventMemberUpdated, Profile: set}, nil
 	})
 	return m, err
 }
 
-// SetConsents gives or withdraws consents. Unknown consent ids are
-// invalid_params (field "set"). Withdrawing a required consent is allowed
-// and suspends earning and redemption.
+// SetConsents gives or withdraws consents (one member.consents event).
+// Unknown consent ids are invalid_params (field "set"). Withdrawing a
+// required consent is allowed and suspends earning and redemption.
 func (n *Node) SetConsents(ctx context.Context, terminal string, req ConsentsRequest) (*Member, error) {
 	if err := n.enter(ctx); err != nil {
 		return nil, err
@@ -155,11 +153,15 @@ func (n *Node) SetConsents(ctx context.Context, terminal string, req ConsentsReq
 	if r := checkConsents(p, req.Set, "set"); r != nil {
 		return nil, n.refused(r)
 	}
-	m, changed, err := n.changeMember(p, req.MemberID, func(_ *bbolt.Tx, rec *memberRecord) (*engine.Refusal, error) {
-		for k, v := range req.Set {
-			rec.Consents[k] = v
+	set := make(map[string]bool, len(req.Set))
+	for k, v := range req.Set {
+		set[k] = v
+	}
+	m, changed, err := n.changeMember(p, terminal, req.MemberID, func(*bbolt.Tx, *memberRecord) (*engine.Event, *engine.Refusal) {
+		if len(set) == 0 {
+			return nil, nil
 		}
-		return nil, nil
+		return &engine.Event{Kind: engine.EventMemberConsents, Consents: set}, nil
 	})
 	if changed {
 		n.notify(m)
@@ -183,20 +185,17 @@ func (n *Node) IssueCard(ctx context.Context, terminal string, req IssueCardRequ
 	if r := checkCard(p, &CardRequest{Number: req.Number, Type: req.Type}, ""); r != nil {
 		return nil, n.refused(r)
 	}
-	now := n.now()
-	m, changed, err := n.changeMember(p, req.MemberID, func(tx *bbolt.Tx, rec *memberRecord) (*engine.Refusal, error) {
-		owner := tx.Bucket(bucketCards).Get([]byte(req.Number))
-		if owner != nil {
-			if c, ok := rec.card(req.Number); ok && c.Status == cardActive && c.Type == req.Type {
-				return errUnchanged, nil
+	m, changed, err := n.changeMember(p, terminal, req.MemberID, func(tx *bbolt.Tx, rec *memberRecord) (*engine.Event, *engine.Refusal) {
+		if owner := lookupIndex(tx.Bucket(bucketCards), req.Number); owner != "" {
+			if c, ok := rec.card(req.Number); ok && owner == rec.State.ID && c.Status == engine.CardActive && c.Type == req.Type {
+				return nil, nil
 			}
-			return refuse(ReasonMemberExists, "card already issued", "member_id", string(owner)), nil
+			return nil, refuse(ReasonMemberExists, "card already issued", "member_id", owner)
 		}
-		if len(rec.Cards) >= MaxCardsPerMember {
-			return invalid("number", fmt.Sprintf("a member holds at most %d cards", MaxCardsPerMember)), nil
+		if len(rec.State.HeldCards()) >= MaxCardsPerMember {
+			return nil, invalid("number", fmt.Sprintf("a member holds at most %d cards", MaxCardsPerMember))
 		}
-		rec.Cards = append(rec.Cards, cardRecord{Number: req.Number, Type: req.Type, Status: cardActive, IssuedAt: now})
-		return nil, n.logCard(tx, terminal, rec.ID, req.Number, "issue", req.Type, "", now)
+		return &engine.Event{Kind: engine.EventCardIssued, Card: &engine.CardChange{Number: req.Number, Type: req.Type}}, nil
 	})
 	if changed {
 		n.notify(m)
@@ -224,7 +223,7 @@ func (n *Node) BlockCard(ctx context.Context, terminal string, req BlockCardRequ
 	}
 	var memberID string
 	err = n.db.View(func(tx *bbolt.Tx) error {
-		memberID = string(tx.Bucket(bucketCards).Get([]byte(req.Number)))
+		memberID = lookupIndex(tx.Bucket(bucketCards), req.Number)
 		return nil
 	})
 	if err != nil {
@@ -233,17 +232,15 @@ func (n *Node) BlockCard(ctx context.Context, terminal string, req BlockCardRequ
 	if memberID == "" {
 		return nil, n.refused(refuse(ReasonMemberNotFound, "unknown card"))
 	}
-	now := n.now()
-	m, changed, err := n.changeMember(p, memberID, func(tx *bbolt.Tx, rec *memberRecord) (*engine.Refusal, error) {
+	m, changed, err := n.changeMember(p, terminal, memberID, func(tx *bbolt.Tx, rec *memberRecord) (*engine.Event, *engine.Refusal) {
 		c, ok := rec.card(req.Number)
 		if !ok {
-			return refuse(ReasonMemberNotFound, "unknown card"), nil
+			return nil, refuse(ReasonMemberNotFound, "unknown card")
 		}
-		if c.Status == cardBlocked {
-			return errUnchanged, nil
+		if c.Status == engine.CardBlocked {
+			return nil, nil
 		}
-		c.Status, c.BlockReason, c.BlockedAt = cardBlocked, req.Reason, now
-		return nil, n.logCard(tx, terminal, rec.ID, req.Number, "block", c.Type, req.Reason, now)
+		return &engine.Event{Kind: engine.EventCardBlocked, Card: &engine.CardChange{Number: req.Number, Reason: req.Reason}}, nil
 	})
 	if changed {
 		n.notify(m)
@@ -278,14 +275,12 @@ func (n *Node) CardLog(ctx context.Context, memberID string) ([]CardLogEntry, er
 	return out, nil
 }
 
-// errUnchanged is returned by a changeMember function when the change is
-// already in place (a retry): nothing is written and the member returned.
-var errUnchanged = &engine.Refusal{Reason: "unchanged"}
-
-// changeMember loads a member, applies change and stores it, in one
-// group-committed transaction, and returns the member's view. changed is
-// false when nothing was written.
-func (n *Node) changeMember(p *engine.Programme, id string, change func(*bbolt.Tx, *memberRecord) (*engine.Refusal, error)) (m *Member, changed bool, err error) {
+// changeMember loads an enrolled member and asks decide for the event
+// that makes the change (nil: already in place, nothing written) or a
+// refusal; it emits the event in one group-committed transaction and
+// returns the member's view. changed is false when nothing was written.
+func (n *Node) changeMember(p *engine.Programme, terminal, id string,
+	decide func(*bbolt.Tx, *memberRecord) (*engine.Event, *engine.Refusal)) (m *Member, changed bool, err error) {
 	if id == "" {
 		return nil, false, n.refused(invalid("member_id", "member_id required"))
 	}
@@ -293,31 +288,30 @@ func (n *Node) changeMember(p *engine.Programme, id string, change func(*bbolt.T
 	now := n.now()
 	err = n.update(func(tx *bbolt.Tx) error {
 		m, refusal, changed = nil, nil, false
-		var rec memberRecord
-		found, err := getJSON(tx.Bucket(bucketMembers), []byte(id), &rec)
+		rec, found, err := loadMember(tx, id)
 		if err != nil {
 			return err
 		}
-		if !found {
+		if !found || !rec.State.Enrolled {
 			refusal = refuse(ReasonMemberNotFound, "no such member")
 			return nil
 		}
-		oldEmail := rec.Email
-		r, err := change(tx, &rec)
-		switch {
-		case err != nil:
-			return err
-		case r == errUnchanged:
-		case r != nil:
+		ev, r := decide(tx, rec)
+		if r != nil {
 			refusal = r
 			return nil
-		default:
-			if err := putMember(tx, &rec, oldEmail); err != nil {
+		}
+		if ev != nil {
+			ev.Member, ev.Terminal, ev.At = id, terminal, now
+			if _, err := n.emit(tx, *ev, nil, newEffects()); err != nil {
+				return err
+			}
+			if rec, _, err = loadMember(tx, id); err != nil {
 				return err
 			}
 			changed = true
 		}
-		m, err = n.view(tx, p, &rec, now)
+		m, err = n.view(tx, p, rec, now)
 		return err
 	})
 	if err != nil {
@@ -329,97 +323,72 @@ func (n *Node) changeMember(p *engine.Programme, id string, change func(*bbolt.T
 	return m, changed, nil
 }
 
-// putMember stores rec and its card and e-mail index entries; oldEmail is
-// the e-mail it was indexed under before ("" for a new member).
-func putMember(tx *bbolt.Tx, rec *memberRecord, oldEmail string) error {
-	if err := putJSON(tx.Bucket(bucketMembers), []byte(rec.ID), rec); err != nil {
-		return err
+// ownerOf returns the id of an enrolled member that already holds the
+// mobile id, a card or the e-mail of an enrolment, or "".
+func ownerOf(tx *bbolt.Tx, id string, en *engine.Enrolment) string {
+	var rec memberRecord
+	if found, err := getJSON(tx.Bucket(bucketMembers), []byte(id), &rec); err == nil && found && rec.State.Enrolled {
+		return id
 	}
-	cards := tx.Bucket(bucketCards)
-	for _, c := range rec.Cards {
-		if err := cards.Put([]byte(c.Number), []byte(rec.ID)); err != nil {
-			return fmt.Errorf("node: card index: %w", err)
+	for _, c := range en.Cards {
+		if owner := lookupIndex(tx.Bucket(bucketCards), c.Number); owner != "" {
+			return owner
 		}
 	}
-	emails := tx.Bucket(bucketEmails)
-	if oldEmail != "" && !strings.EqualFold(oldEmail, rec.Email) {
-		if err := emails.Delete([]byte(strings.ToLower(oldEmail))); err != nil {
-			return fmt.Errorf("node: e-mail index: %w", err)
-		}
-	}
-	if rec.Email != "" {
-		if err := emails.Put([]byte(strings.ToLower(rec.Email)), []byte(rec.ID)); err != nil {
-			return fmt.Errorf("node: e-mail index: %w", err)
-		}
-	}
-	return nil
-}
-
-// ownerOf returns the id of a member that already holds rec's mobile, a
-// card or the e-mail, or "".
-func ownerOf(tx *bbolt.Tx, rec *memberRecord) string {
-	if tx.Bucket(bucketMembers).Get([]byte(rec.ID)) != nil {
-		return rec.ID
-	}
-	for _, c := range rec.Cards {
-		if id := tx.Bucket(bucketCards).Get([]byte(c.Number)); id != nil {
-			return string(id)
-		}
-	}
-	if rec.Email != "" {
-		if id := tx.Bucket(bucketEmails).Get([]byte(strings.ToLower(rec.Email))); id != nil {
-			return string(id)
+	if e := en.Profile[engine.FieldEmail]; e != "" {
+		if owner := lookupIndex(tx.Bucket(bucketEmails), strings.ToLower(e)); owner != "" {
+			return owner
 		}
 	}
 	return ""
 }
 
-// logCard appends to the card maintenance log.
-func (n *Node) logCard(tx *bbolt.Tx, terminal, member, card, action, typ, reason string, at time.Time) error {
-	b := tx.Bucket(bucketCardLog)
-	seq, err := b.NextSequence()
-	if err != nil {
-		return fmt.Errorf("node: card log: %w", err)
-	}
-	return putJSON(b, seqKey("", seq), cardLogRecord{V: recordVersion, At: at, Store: n.cfg.Store,
-		Terminal: terminal, Member: member, Card: card, Action: action, Type: typ, Reason: reason})
-}
-
-// newMemberRecord validates an enrolment.
-func newMemberRecord(p *engine.Programme, req EnrollRequest) (*memberRecord, *engine.Refusal) {
+// newEnrolment validates an enrolment and returns the member id and the
+// event payload.
+func newEnrolment(p *engine.Programme, req EnrollRequest) (string, *engine.Enrolment, *engine.Refusal) {
 	if strings.TrimSpace(req.Mobile) == "" {
-		return nil, invalid("mobile", "mobile required")
+		return "", nil, invalid("mobile", "mobile required")
 	}
 	id, err := engine.NormalizeMobile(req.Mobile, p.DefaultCountryCode)
 	if err != nil {
-		return nil, invalid("mobile", "invalid mobile number")
+		return "", nil, invalid("mobile", "invalid mobile number")
 	}
 	str := func(s string) *string { return &s }
 	change := ProfileChange{FirstName: str(req.FirstName), LastName: str(req.LastName), Email: str(req.Email),
 		Country: str(req.Country), Birthday: str(req.Birthday), Anniversary: str(req.Anniversary)}
 	if r := validateChange(change); r != nil {
-		return nil, r
+		return "", nil, r
 	}
 	if r := checkConsents(p, req.Consents, "consents"); r != nil {
-		return nil, r
+		return "", nil, r
 	}
 	if len(req.Groups) > MaxGroups {
-		return nil, invalid("groups", fmt.Sprintf("at most %d groups", MaxGroups))
+		return "", nil, invalid("groups", fmt.Sprintf("at most %d groups", MaxGroups))
 	}
-	rec := &memberRecord{V: recordVersion, ID: id, FirstName: strings.TrimSpace(req.FirstName),
-		LastName: strings.TrimSpace(req.LastName), Email: strings.TrimSpace(req.Email),
-		Country: strings.TrimSpace(req.Country), Birthday: req.Birthday, Anniversary: req.Anniversary,
-		Groups: append([]string{}, req.Groups...), Consents: make(map[string]bool), Cards: []cardRecord{}}
+	for _, g := range req.Groups {
+		if !validNo(g, MaxFieldLen) {
+			return "", nil, invalid("groups", fmt.Sprintf("a group is 1 to %d printable characters", MaxFieldLen))
+		}
+	}
+	en := &engine.Enrolment{Profile: map[string]string{}, Consents: map[string]bool{}, Cards: []engine.CardChange{},
+		Groups: append([]string{}, req.Groups...)}
+	for name, v := range map[string]string{engine.FieldFirstName: req.FirstName, engine.FieldLastName: req.LastName,
+		engine.FieldEmail: req.Email, engine.FieldCountry: req.Country, engine.FieldBirthday: req.Birthday,
+		engine.FieldAnniversary: req.Anniversary} {
+		if v = strings.TrimSpace(v); v != "" {
+			en.Profile[name] = v
+		}
+	}
 	for k, v := range req.Consents {
-		rec.Consents[k] = v
+		en.Consents[k] = v
 	}
 	if req.Card != nil {
 		if r := checkCard(p, req.Card, "card."); r != nil {
-			return nil, r
+			return "", nil, r
 		}
-		rec.Cards = append(rec.Cards, cardRecord{Number: req.Card.Number, Type: req.Card.Type, Status: cardActive})
+		en.Cards = append(en.Cards, engine.CardChange{Number: req.Card.Number, Type: req.Card.Type})
 	}
-	return rec, nil
+	return id, en, nil
 }
 
 // validateChange checks profile fields.
@@ -517,23 +486,22 @@ func parseIdentifier(p *engine.Programme, id *Identifier, field string) (memberR
 }
 
 // findMember resolves ref. presented is the card named by ref, if any.
-func findMember(tx *bbolt.Tx, ref memberRef) (rec *memberRecord, presented *cardRecord, r *engine.Refusal, err error) {
+func findMember(tx *bbolt.Tx, ref memberRef) (rec *memberRecord, presented *engine.CardState, r *engine.Refusal, err error) {
 	id := ref.id
 	switch {
 	case ref.card != "":
-		id = string(tx.Bucket(bucketCards).Get([]byte(ref.card)))
+		id = lookupIndex(tx.Bucket(bucketCards), ref.card)
 	case ref.email != "":
-		id = string(tx.Bucket(bucketEmails).Get([]byte(ref.email)))
+		id = lookupIndex(tx.Bucket(bucketEmails), ref.email)
 	}
 	if id == "" {
 		return nil, nil, refuse(ReasonMemberNotFound, "no such member"), nil
 	}
-	rec = new(memberRecord)
-	found, err := getJSON(tx.Bucket(bucketMembers), []byte(id), rec)
+	rec, found, err := loadMember(tx, id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if !found {
+	if !found || !rec.State.Enrolled {
 		return nil, nil, refuse(ReasonMemberNotFound, "no such member"), nil
 	}
 	if ref.card != "" {
@@ -541,10 +509,10 @@ func findMember(tx *bbolt.Tx, ref memberRef) (rec *memberRecord, presented *card
 		if !ok {
 			return nil, nil, nil, fmt.Errorf("node: card %q indexed to %s but not held: %w", ref.card, id, ErrCorrupt)
 		}
-		if c.Status == cardBlocked {
+		if c.Status == engine.CardBlocked {
 			return nil, nil, refuse(ReasonCardBlocked, "card is blocked", "block_reason", c.BlockReason), nil
 		}
-		presented = c
+		presented = &c
 	}
 	return rec, presented, nil, nil
 }
@@ -567,21 +535,21 @@ func (pos position) redeemable() engine.Points {
 
 // positionOf reads a member's balance, spend and tier at at.
 func positionOf(tx *bbolt.Tx, p *engine.Programme, rec *memberRecord, at time.Time) (position, error) {
-	bal, err := decodeBalance(tx.Bucket(bucketBalances).Get([]byte(rec.ID)))
+	bal, err := decodeBalance(tx.Bucket(bucketBalances).Get([]byte(rec.State.ID)))
 	if err != nil {
 		return position{}, err
 	}
-	spend, err := spendInWindow(tx, p, rec.ID, at)
+	spend, err := spendInWindow(tx, p, rec.State.ID, at)
 	if err != nil {
 		return position{}, err
 	}
 	return position{balance: bal.Balance, spend: spend, tier: p.TierFor(spend),
-		ok: p.RequiredConsentsGiven(rec.Consents)}, nil
+		ok: p.RequiredConsentsGiven(rec.State.ConsentValues())}, nil
 }
 
 // facts is what the engine needs to know about the member.
-func facts(rec *memberRecord, presented *cardRecord, pos position) *engine.MemberFacts {
-	f := &engine.MemberFacts{ID: rec.ID, Tier: pos.tier, Groups: rec.Groups, SpendInWindow: pos.spend,
+func facts(rec *memberRecord, presented *engine.CardState, pos position) *engine.MemberFacts {
+	f := &engine.MemberFacts{ID: rec.State.ID, Tier: pos.tier, Groups: rec.State.Groups, SpendInWindow: pos.spend,
 		Balance: pos.balance, Redeemable: pos.redeemable(), ConsentsOK: pos.ok}
 	if presented != nil {
 		f.CardType = presented.Type
@@ -597,21 +565,19 @@ func (n *Node) view(tx *bbolt.Tx, p *engine.Programme, rec *memberRecord, at tim
 	if err != nil {
 		return nil, err
 	}
-	offers, err := memberOffers(tx, p, rec.ID, at)
+	st := &rec.State
+	offers, err := memberOffers(tx, p, st.ID, at)
 	if err != nil {
 		return nil, err
 	}
-	m := &Member{MemberID: rec.ID, FirstName: rec.FirstName, LastName: rec.LastName, Email: rec.Email,
-		Country: rec.Country, Birthday: rec.Birthday, Anniversary: rec.Anniversary, Tier: pos.tier,
-		Groups: append([]string{}, rec.Groups...), Cards: make([]Card, 0, len(rec.Cards)),
-		Points:   MemberPoints{Balance: pos.balance, Redeemable: pos.redeemable()},
-		Consents: make(map[string]bool, len(rec.Consents)), Offers: offers, EnrolledAt: rec.EnrolledAt}
-	for _, c := range rec.Cards {
+	m := &Member{MemberID: st.ID, FirstName: st.Field(engine.FieldFirstName), LastName: st.Field(engine.FieldLastName),
+		Email: st.Field(engine.FieldEmail), Country: st.Field(engine.FieldCountry), Birthday: st.Field(engine.FieldBirthday),
+		Anniversary: st.Field(engine.FieldAnniversary), Tier: pos.tier, Groups: append([]string{}, st.Groups...),
+		Cards: []Card{}, Points: MemberPoints{Balance: pos.balance, Redeemable: pos.redeemable()},
+		Consents: st.ConsentValues(), Stale: n.stale(), Offers: offers, EnrolledAt: st.EnrolledAt}
+	for _, c := range st.HeldCards() {
 		m.Cards = append(m.Cards, Card{Number: c.Number, Type: c.Type, Status: c.Status,
 			BlockReason: c.BlockReason, IssuedAt: c.IssuedAt})
-	}
-	for k, v := range rec.Consents {
-		m.Consents[k] = v
 	}
 	return m, nil
 }

@@ -8,10 +8,12 @@ import (
 
 // metrics are the node's Prometheus collectors.
 type metrics struct {
-	sales     prometheus.Counter
-	returns   prometheus.Counter
-	refusals  *prometheus.CounterVec
-	batchSize prometheus.Histogram
+	sales      prometheus.Counter
+	returns    prometheus.Counter
+	refusals   *prometheus.CounterVec
+	batchSize  prometheus.Histogram
+	events     prometheus.Counter
+	overdrafts prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -30,8 +32,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Calls group-committed per write transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 7), // 1..64 = BatchMaxSize
 		}),
+		events: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "patron_node_events_received_total", Help: "Events received from other nodes and applied.",
+		}),
+		overdrafts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "patron_node_overdrafts_total", Help: "Overdrafts found when applying events (see Overdrafts).",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.sales, m.returns, m.refusals, m.batchSize} {
+	for _, c := range []prometheus.Collector{m.sales, m.returns, m.refusals, m.batchSize, m.events, m.overdrafts} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("node: register metrics: %w", err)
 		}

@@ -16,24 +16,31 @@ import (
 // Node is one running Patron node. Its methods are safe for concurrent
 // use. Open it with Open and release it with Close.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	db      *bbolt.DB
-	metrics *metrics // nil without Config.Metrics
+	cfg       Config
+	origin    string // Config.Origin, or Config.Store
+	log       *slog.Logger
+	metrics   *metrics      // nil without Config.Metrics
+	committed chan struct{} // see Committed
+
+	// gate is held shared by every call (enter, leave) and exclusively
+	// by Close and RestoreSnapshot, which so wait for calls in flight.
+	// It guards db: only RestoreSnapshot replaces it.
+	gate sync.RWMutex
+	db   *bbolt.DB
 
 	// commit runs a write transaction: db.Batch (group commit), or
 	// db.Update in the one-fsync-per-call benchmark baseline.
 	commit func(func(*bbolt.Tx) error) error
 
-	mu       sync.Mutex // guards following
-	closed   bool
-	inflight sync.WaitGroup
+	mu     sync.Mutex // guards following
+	closed bool
 
 	loadMu sync.Mutex // serialises LoadProgramme
 
-	progMu     sync.RWMutex // guards following
-	current    *engine.Programme
-	programmes map[string]*engine.Programme // parsed programmes by version
+	progMu       sync.RWMutex // guards following
+	current      *engine.Programme
+	currentStamp engine.Stamp                 // of the event that loaded current
+	programmes   map[string]*engine.Programme // parsed programmes by version
 
 	termMu    sync.RWMutex      // guards following
 	terminals map[string][]byte // terminal id → sha256(token)
@@ -58,15 +65,15 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: open: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	db, err := bbolt.Open(cfg.Path, 0o600, &bbolt.Options{Timeout: OpenTimeout, NoSync: cfg.NoSync})
+	db, err := openDB(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("node: open %s: %w", cfg.Path, err)
+		return nil, err
 	}
-	db.MaxBatchDelay = BatchMaxDelay
-	db.MaxBatchSize = BatchMaxSize
 	n := &Node{
 		cfg:        cfg,
+		origin:     cfg.Origin,
 		log:        cfg.Logger,
+		committed:  make(chan struct{}, 1),
 		db:         db,
 		commit:     commitFunc(db, cfg.CommitEach),
 		programmes: make(map[string]*engine.Programme),
@@ -86,40 +93,70 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// openDB opens the bbolt file of cfg.
+func openDB(cfg Config) (*bbolt.DB, error) {
+	db, err := bbolt.Open(cfg.Path, 0o600, &bbolt.Options{Timeout: OpenTimeout, NoSync: cfg.NoSync})
+	if err != nil {
+		return nil, fmt.Errorf("node: open %s: %w", cfg.Path, err)
+	}
+	db.MaxBatchDelay = BatchMaxDelay
+	db.MaxBatchSize = BatchMaxSize
+	return db, nil
+}
+
 // load checks the schema and reads the current programme and the
-// terminals into memory.
+// terminals into memory (replacing what was there).
 func (n *Node) load() error {
 	if err := n.db.Update(initSchema); err != nil {
 		return err
 	}
 	var raw []byte
+	var stamp *engine.Stamp
+	terminals := make(map[string][]byte)
 	err := n.db.View(func(tx *bbolt.Tx) error {
 		if v := tx.Bucket(bucketMeta).Get(metaProgramme); v != nil {
-			data := tx.Bucket(bucketProgrammes).Get(v)
-			if len(data) < 1 || data[0] != binaryVersion {
+			var rec programmeRecord
+			found, err := getJSON(tx.Bucket(bucketProgrammes), v, &rec)
+			if err != nil {
+				return err
+			}
+			if !found {
 				return fmt.Errorf("node: programme %q: %w", v, ErrCorrupt)
 			}
-			raw = append([]byte(nil), data[1:]...)
+			raw = rec.Document
+			if stamp, err = currentStamp(tx); err != nil {
+				return err
+			}
 		}
 		return tx.Bucket(bucketTerminals).ForEach(func(k, v []byte) error {
 			if len(v) != 33 || v[0] != binaryVersion {
 				return fmt.Errorf("node: terminal %q: %w", k, ErrCorrupt)
 			}
-			n.terminals[string(k)] = append([]byte(nil), v[1:]...)
+			terminals[string(k)] = append([]byte(nil), v[1:]...)
 			return nil
 		})
 	})
 	if err != nil {
 		return err
 	}
+	var p *engine.Programme
 	if raw != nil {
-		p, err := programmeyaml.ParseProgramme(raw, n.cfg.Zones)
-		if err != nil {
+		if p, err = programmeyaml.ParseProgramme(raw, n.cfg.Zones); err != nil {
 			return fmt.Errorf("node: stored programme: %w", err)
 		}
-		n.current = p
-		n.programmes[p.Version] = p
 	}
+	n.progMu.Lock()
+	n.current, n.currentStamp, n.programmes = p, engine.Stamp{}, make(map[string]*engine.Programme)
+	if p != nil {
+		n.programmes[p.Version] = p
+		if stamp != nil {
+			n.currentStamp = *stamp
+		}
+	}
+	n.progMu.Unlock()
+	n.termMu.Lock()
+	n.terminals = terminals
+	n.termMu.Unlock()
 	return nil
 }
 
@@ -133,28 +170,37 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.mu.Unlock()
-	n.inflight.Wait()
+	n.gate.Lock() // waits for calls in flight
+	defer n.gate.Unlock()
 	if err := n.db.Close(); err != nil {
 		return fmt.Errorf("node: close: %w", err)
 	}
 	return nil
 }
 
-// enter registers an in-flight call; the caller must call n.leave.
+// enter registers an in-flight call; the caller must call n.leave. A
+// call never enters twice (gate is not reentrant once a writer waits).
 func (n *Node) enter(ctx context.Context) error {
+	n.gate.RLock()
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed {
+	closed := n.closed
+	n.mu.Unlock()
+	if closed {
+		n.gate.RUnlock()
 		return ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
+		n.gate.RUnlock()
 		return fmt.Errorf("node: %w", err)
 	}
-	n.inflight.Add(1)
 	return nil
 }
 
-func (n *Node) leave() { n.inflight.Done() }
+func (n *Node) leave() { n.gate.RUnlock() }
+
+// stale reports whether answers may miss other stores' activity: the
+// hold authority cannot reach HQ.
+func (n *Node) stale() bool { return n.cfg.Authority != nil && !n.cfg.Authority.Reachable() }
 
 // now is the node's clock in UTC.
 func (n *Node) now() time.Time { return n.cfg.Now().UTC() }

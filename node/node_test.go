@@ -36,20 +36,28 @@ func TestSchemaVersionRefused(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(metaSchema, binary.BigEndian.AppendUint32(nil, 99))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	_, err = Open(ctx, Config{Path: path, Store: "S001", NoSync: true})
-	if !errors.Is(err, ErrSchemaVersion) || err.Error() != "node: data file schema version 99 is newer than this build (1)" {
-		t.Errorf("got %v", err)
+	for _, tt := range []struct {
+		version uint32
+		want    string
+	}{
+		{99, "node: data file schema version 99 is newer than this build (2)"},
+		{1, "node: data file schema version 1 is older than this build (2) and cannot be migrated; start from a fresh data file"},
+	} {
+		db, err := bbolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Update(func(tx *bbolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(metaSchema, binary.BigEndian.AppendUint32(nil, tt.version))
+		})
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(ctx, Config{Path: path, Store: "S001", NoSync: true})
+		if !errors.Is(err, ErrSchemaVersion) || err.Error() != tt.want {
+			t.Errorf("version %d: got %v", tt.version, err)
+		}
 	}
 }
 

@@ -41,7 +41,9 @@ func (n *Node) RequestOTP(ctx context.Context, terminal string, req OTPRequest) 
 	var refusal *engine.Refusal
 	err = n.update(func(tx *bbolt.Tx) error {
 		refusal = nil
-		if tx.Bucket(bucketMembers).Get([]byte(req.MemberID)) == nil {
+		if rec, found, err := loadMember(tx, req.MemberID); err != nil {
+			return err
+		} else if !found || !rec.State.Enrolled {
 			refusal = refuse(ReasonMemberNotFound, "no such member")
 			return nil
 		}
@@ -116,6 +118,30 @@ func (n *Node) checkOTP(tx *bbolt.Tx, p *engine.Programme, member string, points
 	}
 	rec.Salt, rec.Hash, rec.Tries = nil, nil, 0 // consumed
 	return nil, putJSON(b, []byte(member), rec)
+}
+
+// peekOTP is checkOTP without writing: the refusal it would give, for the
+// checks made before asking HQ for a hold.
+func peekOTP(tx *bbolt.Tx, p *engine.Programme, member string, points engine.Points, otp string, now time.Time) (*engine.Refusal, error) {
+	if !otpNeeded(p.Redeem.OTP, points) {
+		return nil, nil
+	}
+	var rec otpRecord
+	found, err := getJSON(tx.Bucket(bucketOTPs), []byte(member), &rec)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case otp == "", !found || rec.Hash == nil:
+		return refuse(ReasonOTPRequired, "this redemption needs an OTP"), nil
+	case rec.Tries >= OTPMaxTries:
+		return refuse(ReasonOTPLocked, "too many wrong OTPs"), nil
+	case !now.Before(rec.ExpiresAt):
+		return refuse(ReasonOTPExpired, "the OTP has expired"), nil
+	case subtle.ConstantTimeCompare(otpHash(rec.Salt, otp), rec.Hash) != 1, points > rec.Points:
+		return refuse(ReasonOTPInvalid, "wrong OTP"), nil
+	}
+	return nil, nil
 }
 
 // otpNeeded applies redeem.otp; the zero rule is "required".

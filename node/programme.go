@@ -13,9 +13,10 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// LoadProgramme parses and validates a programme document (JSON or YAML),
-// stores it under its version, writes its coupon codes and makes it
-// current. Loading the same version again with the same content only makes
+// LoadProgramme parses and validates a programme document (JSON or YAML)
+// and appends it as a programme.loaded event, which stores it under its
+// version, writes its coupon codes and makes it current (here and, once
+// replicated, on every node: the latest programme event is current). Loading the same version again with the same content only makes
 // it current; with different content it fails with ErrProgrammeConflict.
 // Validation problems are an *engine.ValidationError (wrapped).
 //
@@ -31,38 +32,35 @@ func (n *Node) LoadProgramme(ctx context.Context, data []byte) (*engine.Programm
 	if err != nil {
 		return nil, fmt.Errorf("node: load programme: %w", err)
 	}
-	coupons, err := programmeCoupons(p)
-	if err != nil {
+	if _, err := programmeCoupons(p); err != nil {
 		return nil, err
 	}
-	// Held across the commit so two loads cannot make an older one
-	// current after a newer one committed. progMu itself is never held
-	// across a commit: transaction functions of other calls in the same
-	// group read it.
+	// Held across the commit so two loads cannot interleave their
+	// conflict checks. progMu itself is never held across a commit:
+	// transaction functions of other calls in the same group read it.
 	n.loadMu.Lock()
 	defer n.loadMu.Unlock()
+	eff := newEffects()
 	err = n.update(func(tx *bbolt.Tx) error {
-		progs := tx.Bucket(bucketProgrammes)
-		val := append([]byte{binaryVersion}, data...)
-		if old := progs.Get([]byte(p.Version)); old != nil && !bytes.Equal(old, val) {
-			return fmt.Errorf("node: load programme %q: %w", p.Version, ErrProgrammeConflict)
-		}
-		if err := progs.Put([]byte(p.Version), val); err != nil {
-			return fmt.Errorf("node: store programme: %w", err)
-		}
-		if err := writeCoupons(tx, coupons); err != nil {
+		eff.reset()
+		var old programmeRecord
+		found, err := getJSON(tx.Bucket(bucketProgrammes), []byte(p.Version), &old)
+		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketMeta).Put(metaProgramme, []byte(p.Version))
+		if found && !bytes.Equal(old.Document, data) {
+			return fmt.Errorf("node: load programme %q: %w", p.Version, ErrProgrammeConflict)
+		}
+		ev := engine.Event{Kind: engine.EventProgrammeLoaded, At: n.now(),
+			Programme: &engine.ProgrammeLoaded{Version: p.Version, Document: data}}
+		_, err = n.emit(tx, ev, p, eff)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	n.progMu.Lock()
-	n.current = p
-	n.programmes[p.Version] = p
-	n.progMu.Unlock()
-	return p, nil
+	n.installProgrammes(eff.programmes)
+	return n.Programme(), nil
 }
 
 // Programme returns the current programme, or nil before one is loaded.
@@ -89,10 +87,12 @@ func (n *Node) ProgrammeVersion(ctx context.Context, version string) (*engine.Pr
 	}
 	var raw []byte
 	err := n.db.View(func(tx *bbolt.Tx) error {
-		if v := tx.Bucket(bucketProgrammes).Get([]byte(version)); len(v) > 0 {
-			raw = append([]byte(nil), v[1:]...)
+		var rec programmeRecord
+		found, err := getJSON(tx.Bucket(bucketProgrammes), []byte(version), &rec)
+		if found {
+			raw = rec.Document
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: read programme: %w", err)
@@ -174,8 +174,10 @@ func GeneratedCouponCode(version, campaign, prefix string, index int) string {
 	return prefix + couponEncoding.EncodeToString(h.Sum(nil))[:10]
 }
 
-// writeCoupons stores coupon records and the member offer index.
-func writeCoupons(tx *bbolt.Tx, coupons []loadedCoupon) error {
+// writeCoupons stores the coupon records of a programme loaded by the
+// event stamped st, and the member offer index. Of two programmes listing
+// one code, the later event's record stands, whatever the arrival order.
+func writeCoupons(tx *bbolt.Tx, coupons []loadedCoupon, st engine.Stamp) error {
 	cb := tx.Bucket(bucketCoupons)
 	ob := tx.Bucket(bucketMemberOffers)
 	for _, c := range coupons {
@@ -184,16 +186,21 @@ func writeCoupons(tx *bbolt.Tx, coupons []loadedCoupon) error {
 		if err != nil {
 			return err
 		}
+		if found && old.Stamp.Compare(st) >= 0 {
+			continue
+		}
 		if found && old.Member != "" && old.Member != c.rec.Member {
 			if err := ob.Delete(key(old.Member, c.code)); err != nil {
 				return fmt.Errorf("node: coupon index: %w", err)
 			}
 		}
-		if err := putJSON(cb, []byte(c.code), c.rec); err != nil {
+		rec := c.rec
+		rec.Stamp = st
+		if err := putJSON(cb, []byte(c.code), rec); err != nil {
 			return err
 		}
-		if c.rec.Member != "" {
-			if err := ob.Put(key(c.rec.Member, c.code), nil); err != nil {
+		if rec.Member != "" {
+			if err := ob.Put(key(rec.Member, c.code), nil); err != nil {
 				return fmt.Errorf("node: coupon index: %w", err)
 			}
 		}

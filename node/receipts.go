@@ -9,7 +9,8 @@ import (
 )
 
 // Receipt returns a recorded sale's receipt exactly as CompleteSale first
-// answered it, so a bridge that knows only the receipt id (a file till's
+// answered it (a sale made at another store, known from its event, is
+// rebuilt from the event with the current balance), so a bridge that knows only the receipt id (a file till's
 // return names its original sale) can find the lines to return. Any
 // terminal may read any receipt of the store, as a return may be made at
 // any till. An unknown id is a not_found refusal.
@@ -26,16 +27,24 @@ func (n *Node) Receipt(ctx context.Context, terminal, receiptID string) (*Receip
 		found bool
 	)
 	err := n.db.View(func(tx *bbolt.Tx) error {
-		var rec receiptRecord
+		var ans answerRecord
 		var err error
+		if found, err = getJSON(tx.Bucket(bucketAnswers), key("s", receiptID), &ans); err != nil {
+			return err
+		}
+		if found {
+			rc = new(Receipt)
+			if err := json.Unmarshal(ans.Answer, rc); err != nil {
+				return fmt.Errorf("node: stored receipt %s: %w: %w", receiptID, ErrCorrupt, err)
+			}
+			return nil
+		}
+		var rec receiptRecord
 		if found, err = getJSON(tx.Bucket(bucketReceipts), []byte(receiptID), &rec); err != nil || !found {
 			return err
 		}
-		rc = new(Receipt)
-		if err := json.Unmarshal(rec.Answer, rc); err != nil {
-			return fmt.Errorf("node: stored receipt %s: %w: %w", receiptID, ErrCorrupt, err)
-		}
-		return nil
+		rc, err = receiptFromRecord(tx, &rec)
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -35,7 +35,7 @@ func (n *Node) Return(ctx context.Context, terminal string, req ReturnRequest) (
 	if err != nil {
 		return nil, err
 	}
-	return n.returnLines(req.ReceiptID, req.ReturnNo, fp, func(*receiptRecord, []engine.ReturnResult) []engine.ReturnLine {
+	return n.returnLines(terminal, req.ReceiptID, req.ReturnNo, fp, func(*receiptRecord, []engine.ReturnResult) []engine.ReturnLine {
 		return req.Lines
 	})
 }
@@ -55,14 +55,15 @@ func (n *Node) Void(ctx context.Context, terminal string, req VoidRequest) (*Ret
 	if err != nil {
 		return nil, err
 	}
-	return n.returnLines(req.ReceiptID, req.ReturnNo, fp, func(rec *receiptRecord, prior []engine.ReturnResult) []engine.ReturnLine {
-		return engine.RemainingLines(&rec.Evaluation, prior)
+	return n.returnLines(terminal, req.ReceiptID, req.ReturnNo, fp, func(rec *receiptRecord, prior []engine.ReturnResult) []engine.ReturnLine {
+		return engine.RemainingLines(&rec.Sale.Evaluation, prior)
 	})
 }
 
 // returnLines runs a return in one group-committed transaction; lines
-// picks what to return given the receipt and its prior returns.
-func (n *Node) returnLines(receiptID, returnNo, fp string, lines func(*receiptRecord, []engine.ReturnResult) []engine.ReturnLine) (*ReturnReceipt, error) {
+// picks what to return given the receipt and its prior returns (made
+// here or at any other store whose events this node holds).
+func (n *Node) returnLines(terminal, receiptID, returnNo, fp string, lines func(*receiptRecord, []engine.ReturnResult) []engine.ReturnLine) (*ReturnReceipt, error) {
 	if !validNo(receiptID, MaxStoreIDLen+MaxTerminalIDLen+MaxReceiptNoLen+2) {
 		return nil, n.refused(invalid("receipt_id", "receipt_id required"))
 	}
@@ -82,23 +83,11 @@ func (n *Node) returnLines(receiptID, returnNo, fp string, lines func(*receiptRe
 	)
 	err = n.update(func(tx *bbolt.Tx) error {
 		out, refusal, replayed, member = nil, nil, false, nil
-		rb := tx.Bucket(bucketReturns)
-		var old returnRecord
-		found, err := getJSON(rb, key(receiptID, returnNo), &old)
-		if err != nil {
+		var found bool
+		var err error
+		if out, refusal, found, err = replayReturn(tx, receiptID, returnNo, fp); err != nil || found {
+			replayed = refusal == nil
 			return err
-		}
-		if found {
-			if old.Fingerprint != fp {
-				refusal = refuse(ReasonReceiptConflict, "return number already used with different content",
-					"receipt_id", receiptID, "return_no", returnNo)
-				return nil
-			}
-			out, replayed = new(ReturnReceipt), true
-			if err := json.Unmarshal(old.Answer, out); err != nil {
-				return fmt.Errorf("node: stored return: %w: %w", ErrCorrupt, err)
-			}
-			return nil
 		}
 		var rec receiptRecord
 		found, err = getJSON(tx.Bucket(bucketReceipts), []byte(receiptID), &rec)
@@ -118,7 +107,7 @@ func (n *Node) returnLines(receiptID, returnNo, fp string, lines func(*receiptRe
 			refusal = invalid("receipt_id", "the receipt is fully returned")
 			return nil
 		}
-		res, err := engine.ComputeReturn(&rec.Evaluation, prior, want)
+		res, err := engine.ComputeReturn(&rec.Sale.Evaluation, prior, want)
 		if r, ok := asRefusal(err); ok {
 			refusal = r
 			return nil
@@ -126,7 +115,7 @@ func (n *Node) returnLines(receiptID, returnNo, fp string, lines func(*receiptRe
 		if err != nil {
 			return fmt.Errorf("node: compute return: %w", err)
 		}
-		out, member, err = n.recordReturn(tx, p, &rec, returnNo, fp, res, now)
+		out, member, err = n.recordReturn(tx, p, terminal, &rec, returnNo, fp, res, now)
 		return err
 	})
 	if err != nil {
@@ -144,42 +133,98 @@ func (n *Node) returnLines(receiptID, returnNo, fp string, lines func(*receiptRe
 	return out, nil
 }
 
-// recordReturn writes a computed return: the ledger entries (kind
-// "return": the claw-back negative, the refund positive), the spend, the
-// coupon release on completion, and the stored answer.
-func (n *Node) recordReturn(tx *bbolt.Tx, p *engine.Programme, rec *receiptRecord, returnNo, fp string,
+// replayReturn finds an earlier return of (receipt, return_no): this
+// node's answer, or one rebuilt from a return another store made.
+func replayReturn(tx *bbolt.Tx, receiptID, returnNo, fp string) (*ReturnReceipt, *engine.Refusal, bool, error) {
+	conflict := refuse(ReasonReceiptConflict, "return number already used with different content",
+		"receipt_id", receiptID, "return_no", returnNo)
+	var ans answerRecord
+	found, err := getJSON(tx.Bucket(bucketAnswers), key("r", receiptID, returnNo), &ans)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if found {
+		if ans.Fingerprint != fp {
+			return nil, conflict, true, nil
+		}
+		out := new(ReturnReceipt)
+		if err := json.Unmarshal(ans.Answer, out); err != nil {
+			return nil, nil, false, fmt.Errorf("node: stored return: %w: %w", ErrCorrupt, err)
+		}
+		return out, nil, true, nil
+	}
+	prefix := key(receiptID, returnNo, "")
+	k, v := tx.Bucket(bucketReturns).Cursor().Seek(prefix)
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return nil, nil, false, nil
+	}
+	var rec returnRecord
+	if err := decodeJSON(v, &rec); err != nil {
+		return nil, nil, false, err
+	}
+	if rec.Return.Fingerprint != fp {
+		return nil, conflict, true, nil
+	}
+	res := rec.Return.Result
+	out := &ReturnReceipt{ReturnID: rec.Return.ReturnID,
+		Points: ReturnPoints{ClawedBack: res.ClawedBack, Refunded: res.Refunded},
+		Refund: Refund{Money: res.Money, Points: res.Refunded}, Lines: nonNil(res.Lines), Complete: res.Complete}
+	if rec.Member != "" {
+		bal, err := decodeBalance(tx.Bucket(bucketBalances).Get([]byte(rec.Member)))
+		if err != nil {
+			return nil, nil, false, err
+		}
+		out.Points.Balance = bal.Balance
+	}
+	return out, nil, true, nil
+}
+
+// recordReturn emits the sale.returned event of a computed return: the
+// ledger entries (kind "return": the claw-back negative, the refund
+// positive; their ids name the origin, so returns taken at two stores
+// never collide), the spend taken back on the sale's day, the coupon
+// release on completion; and keeps the answer for replays.
+func (n *Node) recordReturn(tx *bbolt.Tx, p *engine.Programme, terminal string, rec *receiptRecord, returnNo, fp string,
 	res *engine.ReturnResult, now time.Time) (*ReturnReceipt, *Member, error) {
-	returnID := rec.ReceiptID + "/" + returnNo
+	returnID := rec.Sale.ReceiptID + "/" + returnNo
 	out := &ReturnReceipt{ReturnID: returnID,
 		Points: ReturnPoints{ClawedBack: res.ClawedBack, Refunded: res.Refunded},
 		Refund: Refund{Money: res.Money, Points: res.Refunded},
 		Lines:  nonNil(res.Lines), Complete: res.Complete}
+	sr := &engine.SaleReturned{ReceiptID: rec.Sale.ReceiptID, ReturnNo: returnNo, ReturnID: returnID, Fingerprint: fp,
+		Day: rec.Sale.Day, Result: *res, CouponsReleased: []string{}}
 	if res.Complete {
-		if err := releaseCoupons(tx, rec.Evaluation.CouponsUsed, rec.ReceiptID); err != nil {
-			return nil, nil, err
+		sr.CouponsReleased = append(sr.CouponsReleased, rec.Sale.Evaluation.CouponsUsed...)
+	}
+	if rec.Member != "" {
+		sr.Spend = -res.Money
+		for _, e := range []engine.Entry{
+			{ID: returnID + "@" + n.origin + "/clawback", Kind: engine.EntryReturn, Points: -res.ClawedBack},
+			{ID: returnID + "@" + n.origin + "/refund", Kind: engine.EntryReturn, Points: res.Refunded},
+		} {
+			if e.Points != 0 {
+				e.At, e.Store, e.Ref = now, n.cfg.Store, returnID
+				sr.Entries = append(sr.Entries, e)
+			}
 		}
 	}
+	ev := engine.Event{Kind: engine.EventSaleReturned, Member: rec.Member, Terminal: terminal, At: now, Return: sr}
+	if _, err := n.emit(tx, ev, nil, newEffects()); err != nil {
+		return nil, nil, err
+	}
 	var member *Member
-	if rec.MemberID != "" {
-		entries := []engine.Entry{
-			{ID: returnID + "/clawback", Kind: engine.EntryReturn, Points: -res.ClawedBack},
-			{ID: returnID + "/refund", Kind: engine.EntryReturn, Points: res.Refunded},
-		}
-		balance, err := n.appendEntries(tx, rec.MemberID, returnID, now, entries)
+	if rec.Member != "" {
+		bal, err := decodeBalance(tx.Bucket(bucketBalances).Get([]byte(rec.Member)))
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := addSpend(tx, rec.MemberID, rec.Day, -res.Money); err != nil {
-			return nil, nil, err
-		}
-		out.Points.Balance = balance
-		var m memberRecord
-		found, err := getJSON(tx.Bucket(bucketMembers), []byte(rec.MemberID), &m)
+		out.Points.Balance = bal.Balance
+		m, found, err := loadMember(tx, rec.Member)
 		if err != nil {
 			return nil, nil, err
 		}
-		if found {
-			if member, err = n.view(tx, p, &m, now); err != nil {
+		if found && m.State.Enrolled {
+			if member, err = n.view(tx, p, m, now); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -188,14 +233,15 @@ func (n *Node) recordReturn(tx *bbolt.Tx, p *engine.Programme, rec *receiptRecor
 	if err != nil {
 		return nil, nil, fmt.Errorf("node: encode return: %w", err)
 	}
-	rr := returnRecord{V: recordVersion, ReturnNo: returnNo, Fingerprint: fp, At: now, Result: *res, Answer: answer}
-	if err := putJSON(tx.Bucket(bucketReturns), key(rec.ReceiptID, returnNo), rr); err != nil {
+	ans := answerRecord{V: recordVersion, Fingerprint: fp, Answer: answer}
+	if err := putJSON(tx.Bucket(bucketAnswers), key("r", rec.Sale.ReceiptID, returnNo), ans); err != nil {
 		return nil, nil, err
 	}
 	return out, member, nil
 }
 
-// priorReturns lists the returns already made against a receipt.
+// priorReturns lists the returns already made against a receipt, at any
+// store.
 func priorReturns(tx *bbolt.Tx, receiptID string) ([]engine.ReturnResult, error) {
 	prefix := key(receiptID, "")
 	var out []engine.ReturnResult
@@ -205,7 +251,7 @@ func priorReturns(tx *bbolt.Tx, receiptID string) ([]engine.ReturnResult, error)
 		if err := decodeJSON(v, &r); err != nil {
 			return nil, err
 		}
-		out = append(out, r.Result)
+		out = append(out, r.Return.Result)
 	}
 	return out, nil
 }

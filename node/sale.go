@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -54,15 +55,25 @@ func (n *Node) Evaluate(ctx context.Context, terminal string, req EvaluateReques
 	return ev, nil
 }
 
-// CompleteSale prices and records a sale: the redemption, the points
-// earned, the member's spend, the coupon uses and the receipt, in one
-// group-committed transaction, fsynced before it returns. A retry with the
-// same params (otp aside) on the same terminal and receipt_no gets the
-// stored receipt verbatim, even if state changed since; different params
-// are receipt_conflict. The checks run in the protocol's order: params;
-// replay; member and card; coupons; evaluation_changed; tenders; consent,
-// redemption limits and balance; OTP. This node is its own HQ, so the
-// offline allowance never applies.
+// CompleteSale prices and records a sale as one sale.completed event: the
+// redemption, the points earned, the member's spend, the coupon uses and
+// the receipt, in one group-committed transaction, fsynced before it
+// returns. A retry with the same params (otp aside) on the same terminal
+// and receipt_no gets the stored receipt verbatim, even if state changed
+// since; different params are receipt_conflict. The checks run in the
+// protocol's order: params; replay; member and card; coupons;
+// evaluation_changed; tenders; consent, redemption limits and balance;
+// offline allowance; OTP.
+//
+// With a Config.Authority, a redemption first obtains a hold from HQ
+// (outside any transaction): HQ decides the balance check, a refusal is
+// insufficient_points with HQ's redeemable, and the sale event names the
+// hold so HQ posts it; a sale that then fails or is refused voids it. A
+// wrong or missing OTP is found before HQ is asked, so no hold is placed
+// for it. When HQ is unreachable the offline rules apply: at most the
+// member's last known balance (insufficient_points) and at most the
+// programme's offline_allowance_points (offline_limit); the redemption
+// entry is marked offline. Without an Authority the node is its own HQ.
 func (n *Node) CompleteSale(ctx context.Context, terminal string, req SaleRequest) (*Receipt, error) {
 	if err := n.enter(ctx); err != nil {
 		return nil, err
@@ -79,19 +90,97 @@ func (n *Node) CompleteSale(ctx context.Context, terminal string, req SaleReques
 	if r != nil {
 		return nil, n.refused(r)
 	}
+	if s.in.redeem > 0 && n.cfg.Authority != nil {
+		done, rc, err := n.authorise(ctx, s)
+		if done {
+			return rc, err
+		}
+	}
+	rc, err := n.commitSale(s)
+	if err != nil && s.holdID != "" {
+		n.voidHold(ctx, s.holdID)
+	}
+	return rc, err
+}
+
+// authorise runs the checks that precede the balance read-only, then asks
+// the authority for a hold and sets s.holdID or s.offline. done is true
+// when the sale is answered already (a replay, a refusal, a failure).
+func (n *Node) authorise(ctx context.Context, s *sale) (done bool, rc *Receipt, err error) {
+	var (
+		refusal  *engine.Refusal
+		otpFails bool
+	)
+	s.checkOnly = true
+	err = n.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		rc, _, refusal, _, err = n.completeSaleTx(tx, s)
+		return err
+	})
+	s.checkOnly = false
+	switch {
+	case err != nil:
+		return true, nil, err
+	case refusal == errOTPWouldFail:
+		otpFails = true
+	case refusal != nil:
+		return true, nil, n.refused(refusal)
+	case rc != nil:
+		return true, rc, nil // a replay
+	}
+	if otpFails {
+		// Let the local checks and the OTP check (counting the try)
+		// answer; a hold is only asked for a sale that can complete.
+		s.noHold = true
+		return false, nil, nil
+	}
+	hold := engine.Hold{ID: s.receiptID, Store: n.cfg.Store, Member: s.memberID, Points: s.in.redeem, At: n.now()}
+	d, err := n.cfg.Authority.Hold(ctx, hold)
+	switch {
+	case errors.Is(err, engine.ErrHQUnreachable):
+		s.offline = true
+		return false, nil, nil
+	case err != nil:
+		return true, nil, fmt.Errorf("node: hold %s: %w", hold.ID, err)
+	case !d.Granted:
+		return true, nil, n.refused(refuse(engine.ReasonInsufficientPoints,
+			fmt.Sprintf("%d points asked, %d redeemable", s.in.redeem, d.Available), "redeemable", d.Available))
+	case d.Status != engine.HoldPending:
+		return true, nil, n.refused(refuse(ReasonUnavailable,
+			fmt.Sprintf("the hold for this receipt is %s; use a new receipt number", d.Status)))
+	}
+	s.holdID = hold.ID
+	return false, nil, nil
+}
+
+// voidHold releases a hold whose sale did not complete. A failure to void
+// is not the till's problem: HQ expires an unposted hold.
+func (n *Node) voidHold(ctx context.Context, id string) {
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), VoidHoldTimeout)
+	defer cancel()
+	if err := n.cfg.Authority.Void(vctx, id); err != nil {
+		n.log.Warn("node: void hold; HQ will expire it", "hold", id, "err", err)
+	}
+}
+
+// commitSale runs the sale's transaction.
+func (n *Node) commitSale(s *sale) (*Receipt, error) {
 	var (
 		receipt  *Receipt
 		refusal  *engine.Refusal
 		replayed bool
 		member   *Member
 	)
-	err = n.update(func(tx *bbolt.Tx) error {
+	err := n.update(func(tx *bbolt.Tx) error {
 		var err error // every capture is assigned on each run: fn may re-run
 		receipt, member, refusal, replayed, err = n.completeSaleTx(tx, s)
 		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	if refusal == errOTPWouldFail {
+		refusal = refuse(ReasonUnavailable, "the OTP changed while the sale was checked; retry")
 	}
 	if refusal != nil {
 		return nil, n.refused(refusal)
@@ -112,7 +201,17 @@ type sale struct {
 	terminal    string
 	receiptID   string
 	fingerprint string
+
+	memberID  string // set by a checkOnly run
+	checkOnly bool   // run the checks before the balance, read-only
+	noHold    bool   // the OTP will refuse: check locally, never complete
+	holdID    string // HQ granted this hold: it decided the balance
+	offline   bool   // HQ unreachable: offline rules
 }
+
+// errOTPWouldFail is what a checkOnly run returns when the OTP check
+// would refuse. It never reaches a till.
+var errOTPWouldFail = &engine.Refusal{Reason: "otp_would_fail"}
 
 // prepareSale checks the params (the "malformed params" step).
 func (n *Node) prepareSale(p *engine.Programme, terminal string, req SaleRequest) (*sale, *engine.Refusal) {
@@ -149,28 +248,17 @@ func (n *Node) prepareSale(p *engine.Programme, terminal string, req SaleRequest
 	return &sale{in: in, req: req, terminal: terminal, receiptID: n.cfg.Store + "-" + terminal + "-" + req.ReceiptNo, fingerprint: fp}, nil
 }
 
-// completeSaleTx runs inside the group-commit transaction. Everything it
-// decides depends only on tx, so concurrent sales of one member see each
-// other and a re-run decides the same.
+// completeSaleTx runs inside the group-commit transaction (or, for a
+// checkOnly run, a read transaction). Everything it decides depends only
+// on tx and s, so concurrent sales of one member see each other and a
+// re-run decides the same.
 func (n *Node) completeSaleTx(tx *bbolt.Tx, s *sale) (*Receipt, *Member, *engine.Refusal, bool, error) {
-	receipts := tx.Bucket(bucketReceipts)
-	var old receiptRecord
-	found, err := getJSON(receipts, []byte(s.receiptID), &old)
-	if err != nil {
-		return nil, nil, nil, false, err
+	if rc, r, found, err := n.replaySale(tx, s); found || err != nil {
+		return rc, nil, r, found && r == nil, err
 	}
-	if found {
-		if old.Fingerprint != s.fingerprint {
-			return nil, nil, refuse(ReasonReceiptConflict, "receipt number already used with different content",
-				"receipt_id", s.receiptID), false, nil
-		}
-		var rc Receipt
-		if err := json.Unmarshal(old.Answer, &rc); err != nil {
-			return nil, nil, nil, false, fmt.Errorf("node: stored receipt %s: %w: %w", s.receiptID, ErrCorrupt, err)
-		}
-		return &rc, nil, nil, true, nil
-	}
-	pr, r, err := price(tx, s.in, true)
+	in := s.in
+	in.trustRedeem = s.holdID != "" || s.checkOnly
+	pr, r, err := price(tx, in, true)
 	if err != nil || r != nil {
 		return nil, nil, r, false, err
 	}
@@ -190,49 +278,98 @@ func (n *Node) completeSaleTx(tx *bbolt.Tx, s *sale) (*Receipt, *Member, *engine
 		if pr.redeemRefusal != nil {
 			return nil, nil, pr.redeemRefusal, false, nil
 		}
+		if s.offline && redeem > p.Redeem.OfflineAllowancePoints {
+			return nil, nil, refuse(ReasonOfflineLimit, fmt.Sprintf("HQ is unreachable: at most %d points may be redeemed offline",
+				p.Redeem.OfflineAllowancePoints), "offline_allowance_points", p.Redeem.OfflineAllowancePoints), false, nil
+		}
 		otp := ""
 		if s.req.Redeem != nil {
 			otp = s.req.Redeem.OTP
 		}
-		if r, err := n.checkOTP(tx, p, pr.member.ID, redeem, otp, s.in.at); err != nil || r != nil {
+		if s.checkOnly {
+			s.memberID = pr.member.State.ID
+			if r, err := peekOTP(tx, p, pr.member.State.ID, redeem, otp, s.in.at); err != nil || r != nil {
+				return nil, nil, errOTPWouldFail, false, err
+			}
+			return nil, nil, nil, false, nil
+		}
+		if r, err := n.checkOTP(tx, p, pr.member.State.ID, redeem, otp, s.in.at); err != nil || r != nil {
 			return nil, nil, r, false, err
 		}
+		if s.noHold {
+			return nil, nil, errOTPWouldFail, false, nil
+		}
+	}
+	if s.checkOnly {
+		return nil, nil, nil, false, nil
 	}
 	return n.recordSale(tx, s, pr)
 }
 
-// recordSale writes a priced, accepted sale.
+// replaySale finds an earlier sale of the receipt id: this node's answer
+// when it has one, else (a receipt it holds from another node's event,
+// after a restore) one rebuilt from the record.
+func (n *Node) replaySale(tx *bbolt.Tx, s *sale) (*Receipt, *engine.Refusal, bool, error) {
+	conflict := refuse(ReasonReceiptConflict, "receipt number already used with different content", "receipt_id", s.receiptID)
+	var ans answerRecord
+	found, err := getJSON(tx.Bucket(bucketAnswers), key("s", s.receiptID), &ans)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if found {
+		if ans.Fingerprint != s.fingerprint {
+			return nil, conflict, true, nil
+		}
+		var rc Receipt
+		if err := json.Unmarshal(ans.Answer, &rc); err != nil {
+			return nil, nil, false, fmt.Errorf("node: stored receipt %s: %w: %w", s.receiptID, ErrCorrupt, err)
+		}
+		return &rc, nil, true, nil
+	}
+	var rec receiptRecord
+	if found, err = getJSON(tx.Bucket(bucketReceipts), []byte(s.receiptID), &rec); err != nil || !found {
+		return nil, nil, false, err
+	}
+	if rec.Sale.Fingerprint != s.fingerprint {
+		return nil, conflict, true, nil
+	}
+	rc, err := receiptFromRecord(tx, &rec)
+	return rc, nil, true, err
+}
+
+// recordSale emits the sale.completed event of a priced, accepted sale
+// and keeps the answer for replays.
 func (n *Node) recordSale(tx *bbolt.Tx, s *sale, pr *priced) (*Receipt, *Member, *engine.Refusal, bool, error) {
 	ev, p, at := pr.ev, s.in.p, s.in.at
 	rc := &Receipt{ReceiptID: s.receiptID, At: at, Totals: ev.Totals, Discounts: discounts(ev),
 		Lines: nonNil(ev.Lines), FreeItems: nonNil(ev.FreeItems), Applied: nonNil(ev.Applied),
 		ReceiptText: []string{}, Offers: []Offer{}, ProgrammeVersion: p.Version}
-	day := dayOf(p, at)
-	if err := useCoupons(tx, ev.CouponsUsed, s.receiptID); err != nil {
+	sc := &engine.SaleCompleted{ReceiptID: s.receiptID, Terminal: s.terminal, ReceiptNo: s.req.ReceiptNo,
+		Fingerprint: s.fingerprint, ProgrammeVersion: p.Version, Day: dayOf(p, at), Evaluation: *ev,
+		HoldID: s.holdID, Offline: s.offline && s.in.redeem > 0}
+	event := engine.Event{Kind: engine.EventSaleCompleted, Terminal: s.terminal, At: at, Sale: sc}
+	var earn, bonus engine.Points
+	if m := pr.member; m != nil {
+		event.Member = m.State.ID
+		bonus = ev.Bonus + ev.Cashback
+		for _, l := range ev.Lines {
+			earn += l.Earn
+			bonus += l.Bonus
+			sc.Spend += l.Paid
+		}
+		sc.Entries = saleEntries(s.receiptID, n.cfg.Store, at, s.in.redeem, earn, bonus, sc.Offline)
+	}
+	if _, err := n.emit(tx, event, nil, newEffects()); err != nil {
 		return nil, nil, nil, false, err
 	}
 	var member *Member
 	if m := pr.member; m != nil {
-		var earn, bonus, paid = engine.Points(0), ev.Bonus + ev.Cashback, engine.Money(0)
-		for _, l := range ev.Lines {
-			earn += l.Earn
-			bonus += l.Bonus
-			paid += l.Paid
-		}
-		entries := []engine.Entry{
-			{ID: s.receiptID + "/redeem", Kind: engine.EntryRedeem, Points: -s.in.redeem},
-			{ID: s.receiptID + "/earn", Kind: engine.EntryEarn, Points: earn},
-			{ID: s.receiptID + "/bonus", Kind: engine.EntryBonus, Points: bonus},
-		}
-		balance, err := n.appendEntries(tx, m.ID, s.receiptID, at, entries)
+		bal, err := decodeBalance(tx.Bucket(bucketBalances).Get([]byte(m.State.ID)))
 		if err != nil {
 			return nil, nil, nil, false, err
 		}
-		if err := addSpend(tx, m.ID, day, paid); err != nil {
-			return nil, nil, nil, false, err
-		}
-		rc.MemberID = m.ID
-		rc.Points = ReceiptPoints{Earned: earn + bonus, Redeemed: s.in.redeem, Balance: balance}
+		rc.MemberID = m.State.ID
+		rc.Points = ReceiptPoints{Earned: earn + bonus, Redeemed: s.in.redeem, Balance: bal.Balance}
 		rc.ReceiptText = receiptText(rc.Points)
 		if member, err = n.view(tx, p, m, at); err != nil {
 			return nil, nil, nil, false, err
@@ -243,13 +380,53 @@ func (n *Node) recordSale(tx *bbolt.Tx, s *sale, pr *priced) (*Receipt, *Member,
 	if err != nil {
 		return nil, nil, nil, false, fmt.Errorf("node: encode receipt: %w", err)
 	}
-	rec := receiptRecord{V: recordVersion, ReceiptID: s.receiptID, Terminal: s.terminal,
-		ReceiptNo: s.req.ReceiptNo, Fingerprint: s.fingerprint, At: at, Day: day, MemberID: rc.MemberID,
-		ProgrammeVersion: p.Version, Evaluation: *ev, Answer: answer}
-	if err := putJSON(tx.Bucket(bucketReceipts), []byte(s.receiptID), rec); err != nil {
+	ans := answerRecord{V: recordVersion, Fingerprint: s.fingerprint, Answer: answer}
+	if err := putJSON(tx.Bucket(bucketAnswers), key("s", s.receiptID), ans); err != nil {
 		return nil, nil, nil, false, err
 	}
 	return rc, member, nil, false, nil
+}
+
+// saleEntries are a sale's ledger entries, zero ones left out.
+func saleEntries(receiptID, store string, at time.Time, redeem, earn, bonus engine.Points, offline bool) []engine.Entry {
+	var out []engine.Entry
+	for _, e := range []engine.Entry{
+		{ID: receiptID + "/redeem", Kind: engine.EntryRedeem, Points: -redeem, Offline: offline},
+		{ID: receiptID + "/earn", Kind: engine.EntryEarn, Points: earn},
+		{ID: receiptID + "/bonus", Kind: engine.EntryBonus, Points: bonus},
+	} {
+		if e.Points != 0 {
+			e.At, e.Store, e.Ref = at, store, receiptID
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// receiptFromRecord rebuilds a receipt from a sale's record, for a sale
+// this node did not answer itself: the balance is the current one.
+func receiptFromRecord(tx *bbolt.Tx, rec *receiptRecord) (*Receipt, error) {
+	ev := &rec.Sale.Evaluation
+	rc := &Receipt{ReceiptID: rec.Sale.ReceiptID, At: rec.At, MemberID: rec.Member, Totals: ev.Totals,
+		Discounts: discounts(ev), Lines: nonNil(ev.Lines), FreeItems: nonNil(ev.FreeItems), Applied: nonNil(ev.Applied),
+		ReceiptText: []string{}, Offers: []Offer{}, ProgrammeVersion: rec.Sale.ProgrammeVersion}
+	if rec.Member == "" {
+		return rc, nil
+	}
+	for _, e := range rec.Sale.Entries {
+		if e.Kind == engine.EntryRedeem {
+			rc.Points.Redeemed -= e.Points
+		} else {
+			rc.Points.Earned += e.Points
+		}
+	}
+	bal, err := decodeBalance(tx.Bucket(bucketBalances).Get([]byte(rec.Member)))
+	if err != nil {
+		return nil, err
+	}
+	rc.Points.Balance = bal.Balance
+	rc.ReceiptText = receiptText(rc.Points)
+	return rc, nil
 }
 
 // receiptText is the points lines printed on the receipt.
@@ -305,32 +482,6 @@ func checkTenders(tenders []Tender, net, redeemValue engine.Money) *engine.Refus
 	return nil
 }
 
-// appendEntries writes ledger entries (zero ones are skipped) and the new
-// balance, and returns the balance.
-func (n *Node) appendEntries(tx *bbolt.Tx, member, ref string, at time.Time, entries []engine.Entry) (engine.Points, error) {
-	bb := tx.Bucket(bucketBalances)
-	bal, err := decodeBalance(bb.Get([]byte(member)))
-	if err != nil {
-		return 0, err
-	}
-	lb := tx.Bucket(bucketLedger)
-	for _, e := range entries {
-		if e.Points == 0 {
-			continue
-		}
-		e.At, e.Store, e.Ref = at, n.cfg.Store, ref
-		bal.LastSeq++
-		bal.Balance += e.Points
-		if err := putJSON(lb, seqKey(member, bal.LastSeq), ledgerRecord{V: recordVersion, Entry: e}); err != nil {
-			return 0, err
-		}
-	}
-	if err := bb.Put([]byte(member), bal.encode()); err != nil {
-		return 0, fmt.Errorf("node: balance: %w", err)
-	}
-	return bal.Balance, nil
-}
-
 // pricingInput is a checked basket with its context.
 type pricingInput struct {
 	p       *engine.Programme
@@ -341,6 +492,10 @@ type pricingInput struct {
 	redeem  engine.Points
 	at      time.Time
 	store   string
+	// trustRedeem prices the redemption as if the member could afford
+	// it: HQ decides the balance (a granted hold, or the check before
+	// asking for one).
+	trustRedeem bool
 }
 
 // pricingInput checks what evaluation needs from a request.
@@ -391,7 +546,10 @@ func price(tx *bbolt.Tx, in pricingInput, deferRedeem bool) (*priced, *engine.Re
 		if err != nil {
 			return nil, nil, err
 		}
-		out.member, out.facts, memberID = rec, facts(rec, presented, pos), rec.ID
+		out.member, out.facts, memberID = rec, facts(rec, presented, pos), rec.State.ID
+		if in.trustRedeem && out.facts.Redeemable < in.redeem {
+			out.facts.Redeemable = in.redeem
+		}
 	}
 	accepted, r, err := acceptCoupons(tx, in.p, in.coupons, memberID, in.at)
 	if err != nil || r != nil {

@@ -5,43 +5,67 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
 
 // schemaVersion is the layout of the data file this build writes and
 // reads. Bump it with a migration when a bucket or record changes shape.
-const schemaVersion uint32 = 1
+// Version 2 made the node event-sourced (events, version vector, holds);
+// version 1 files are refused (no migration: there is no production data
+// of version 1).
+const schemaVersion uint32 = 2
 
 // Bucket names, all in one place. Keys: "id" is a string; "\x00" separates
-// parts; numbers are big-endian so cursors walk them in order.
+// parts; numbers are big-endian so cursors walk them in order. The buckets
+// marked "fold" are the materialized state: a fold of the events bucket,
+// identical on every node that holds the same events. The others are
+// local to this node.
 var (
-	bucketMeta         = []byte("meta")           // metaSchema, metaProgramme
-	bucketProgrammes   = []byte("programmes")     // version → 0x01 + raw document
-	bucketMembers      = []byte("members")        // member id → memberRecord
-	bucketCards        = []byte("cards")          // card number → member id
-	bucketEmails       = []byte("emails")         // lower-cased email → member id
-	bucketCardLog      = []byte("card_log")       // seq (uint64) → cardLogRecord
-	bucketLedger       = []byte("ledger")         // member id \x00 seq (uint64) → ledgerRecord
-	bucketBalances     = []byte("balances")       // member id → balanceRecord (binary)
-	bucketSpend        = []byte("spend")          // member id \x00 day (uint64) → 0x01 + int64
-	bucketReceipts     = []byte("receipts")       // receipt id → receiptRecord
-	bucketReturns      = []byte("returns")        // receipt id \x00 return_no → returnRecord
-	bucketCoupons      = []byte("coupons")        // code → couponRecord
-	bucketCouponUses   = []byte("coupon_uses")    // code \x00 receipt id → empty
-	bucketMemberOffers = []byte("member_coupons") // member id \x00 code → empty
-	bucketTerminals    = []byte("terminals")      // terminal id → 0x01 + sha256(token)
-	bucketOTPs         = []byte("otps")           // member id → otpRecord
+	bucketMeta         = []byte("meta")           // metaSchema, metaProgramme, metaHLC, metaApplied
+	bucketEvents       = []byte("events")         // origin \x00 seq (uint64) → encoded event
+	bucketVV           = []byte("vv")             // origin → highest contiguous seq held (uint64)
+	bucketProgrammes   = []byte("programmes")     // fold: version → programmeRecord
+	bucketMembers      = []byte("members")        // fold: member id → memberRecord
+	bucketCards        = []byte("cards")          // fold: card number \x00 member id → empty
+	bucketEmails       = []byte("emails")         // fold: lower-cased email \x00 member id → empty
+	bucketCardLog      = []byte("card_log")       // fold: at (uint64) \x00 origin \x00 seq \x00 i → cardLogRecord
+	bucketLedger       = []byte("ledger")         // fold: member id \x00 at (uint64) entry id → ledgerRecord
+	bucketEntryIDs     = []byte("entry_ids")      // fold: entry id → member id (a duplicate id is a no-op)
+	bucketBalances     = []byte("balances")       // fold: member id → 0x01 + int64
+	bucketSpend        = []byte("spend")          // fold: member id \x00 day (uint64) → 0x01 + int64
+	bucketReceipts     = []byte("receipts")       // fold: receipt id → receiptRecord
+	bucketReturns      = []byte("returns")        // fold: receipt id \x00 return_no \x00 origin → returnRecord
+	bucketCoupons      = []byte("coupons")        // fold: code → couponRecord
+	bucketCouponUses   = []byte("coupon_uses")    // fold: code \x00 receipt id → useUsed or useReleased
+	bucketMemberOffers = []byte("member_coupons") // fold: member id \x00 code → empty
+	bucketAnswers      = []byte("answers")        // local: "s" \x00 receipt id, "r" \x00 receipt \x00 return_no → answerRecord
+	bucketTerminals    = []byte("terminals")      // local: terminal id → 0x01 + sha256(token)
+	bucketOTPs         = []byte("otps")           // local: member id → otpRecord
+	bucketHolds        = []byte("holds")          // HQ: hold id → holdRecord
+	bucketHoldPending  = []byte("hold_pending")   // HQ: member id \x00 hold id → pendingValue
+	bucketOverdrafts   = []byte("overdrafts")     // local: member id \x00 origin \x00 seq → overdraftRecord
 
 	allBuckets = [][]byte{
-		bucketMeta, bucketProgrammes, bucketMembers, bucketCards, bucketEmails,
-		bucketCardLog, bucketLedger, bucketBalances, bucketSpend, bucketReceipts,
-		bucketReturns, bucketCoupons, bucketCouponUses, bucketMemberOffers,
-		bucketTerminals, bucketOTPs,
+		bucketMeta, bucketEvents, bucketVV, bucketProgrammes, bucketMembers, bucketCards, bucketEmails,
+		bucketCardLog, bucketLedger, bucketEntryIDs, bucketBalances, bucketSpend, bucketReceipts,
+		bucketReturns, bucketCoupons, bucketCouponUses, bucketMemberOffers, bucketAnswers,
+		bucketTerminals, bucketOTPs, bucketHolds, bucketHoldPending, bucketOverdrafts,
 	}
 
-	metaSchema    = []byte("schema_version") // uint32
-	metaProgramme = []byte("programme")      // current programme version
+	// foldBuckets are hashed into StateDigest's "#state".
+	foldBuckets = [][]byte{
+		bucketProgrammes, bucketMembers, bucketCards, bucketEmails, bucketCardLog, bucketLedger,
+		bucketEntryIDs, bucketBalances, bucketSpend, bucketReceipts, bucketReturns, bucketCoupons,
+		bucketCouponUses, bucketMemberOffers,
+	}
+
+	metaSchema         = []byte("schema_version")     // uint32
+	metaProgramme      = []byte("programme")          // current programme version
+	metaProgrammeStamp = []byte("programme_stamp")    // stamp of the current programme's event
+	metaHLC            = []byte("hlc")                // the node's last HLC: wall int64, logical uint32
+	metaApplied        = []byte("raft_applied_index") // last Raft index applied (HoldStore), uint64
 )
 
 // recordVersion is the version field of every JSON record.
@@ -63,11 +87,16 @@ func initSchema(tx *bbolt.Tx) error {
 		v := binary.BigEndian.AppendUint32(nil, schemaVersion)
 		return tx.Bucket(bucketMeta).Put(metaSchema, v)
 	}
-	raw := meta.Get(metaSchema)
+	return checkSchema(tx)
+}
+
+// checkSchema checks the schema version and buckets of an existing file.
+func checkSchema(tx *bbolt.Tx) error {
+	raw := tx.Bucket(bucketMeta).Get(metaSchema)
 	if len(raw) != 4 {
 		return fmt.Errorf("node: data file has no schema version: %w", ErrCorrupt)
 	}
-	if v := binary.BigEndian.Uint32(raw); v > schemaVersion {
+	if v := binary.BigEndian.Uint32(raw); v != schemaVersion {
 		return &SchemaVersionError{Found: v, Supported: schemaVersion}
 	}
 	for _, name := range allBuckets {
@@ -144,6 +173,26 @@ func seqKey(prefix string, n uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, n)
 }
 
+// uint64Value encodes n big-endian.
+func uint64Value(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+// decodeUint64 decodes uint64Value; nil is 0.
+func decodeUint64(data []byte) (uint64, error) {
+	if data == nil {
+		return 0, nil
+	}
+	if len(data) != 8 {
+		return 0, fmt.Errorf("node: decode uint64 value: %w", ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(data), nil
+}
+
+// timeKey is a time as 8 bytes that sort in time order (unix nanoseconds
+// with the sign bit flipped).
+func timeKey(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())^(1<<63))
+}
+
 // dayKey is member \x00 day, with the day's sign bit flipped so negative
 // days (before 1970) still sort first.
 func dayKey(member string, day int64) []byte {
@@ -161,4 +210,31 @@ func decodeInt64(data []byte) (int64, error) {
 		return 0, fmt.Errorf("node: decode int64 value: %w", ErrCorrupt)
 	}
 	return int64(binary.BigEndian.Uint64(data[1:])), nil
+}
+
+// putJSONValue stores a JSON value that is not a versioned record (a
+// meta value whose key names its format).
+func putJSONValue(b *bbolt.Bucket, k []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("node: encode %T: %w", v, err)
+	}
+	if err := b.Put(k, data); err != nil {
+		return fmt.Errorf("node: put %T: %w", v, err)
+	}
+	return nil
+}
+
+// decodeStrict decodes a JSON value strictly (unknown fields, trailing
+// data: ErrCorrupt).
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("node: decode %T: %w: %w", v, ErrCorrupt, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("node: decode %T: trailing data: %w", v, ErrCorrupt)
+	}
+	return nil
 }

@@ -48,12 +48,12 @@ func (n *Node) AuthenticateTerminal(token string) (id string, ok bool) {
 	return id, ok
 }
 
-// Hello returns the node facts a till needs (hello). A dev node is its
-// own HQ, so HQReachable is always true. It reads no storage, so it
-// answers even while the node closes.
+// Hello returns the node facts a till needs (hello). A node without a
+// hold authority is its own HQ, so HQReachable is then always true. It
+// reads no storage, so it answers even while the node closes.
 func (n *Node) Hello(ctx context.Context, terminal string) Hello {
 	h := Hello{Protocol: "pos/v1", Store: n.cfg.Store, Terminal: terminal,
-		ServerTime: n.now().Format(time.RFC3339), HQReachable: true}
+		ServerTime: n.now().Format(time.RFC3339), HQReachable: !n.stale()}
 	if p := n.Programme(); p != nil {
 		h.Currency, h.MinorDigits, h.PointValue, h.Programme = p.Currency, p.MinorDigits, p.Redeem.PointValue, p.Version
 	}
