@@ -2,17 +2,21 @@
 GO        ?= go
 BIN       ?= bin/patron
 DATA      ?= ./data
+CLUSTER   ?= ./cluster
 FUZZTIME  ?= 30s
 BENCHTIME ?= 2s
 PKGS      := ./...
 
-.PHONY: help run build test test-short vet bench fuzz clean
+.PHONY: help run cluster build test test-short vet bench fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 run: build ## run a store node with the demo programme (till on :7070, admin on :8080)
 	$(BIN) dev --data $(DATA)
+
+cluster: build ## run 3 HQ nodes and 2 stores on loopback (keys and data in CLUSTER=./cluster); Ctrl-C stops all
+	$(BIN) cluster --dir $(CLUSTER)
 
 build: ## build bin/patron
 	$(GO) build -o $(BIN) ./cmd/patron
@@ -29,7 +33,7 @@ vet: ## gofmt and go vet
 	$(GO) vet $(PKGS)
 
 bench: build ## run the benchmarks and the till load driver, print figures
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./engine/ ./node/ ./posbridge/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./engine/ ./node/ ./posbridge/ ./replication/hq/ ./replication/transport/
 	$(BIN) loadtest
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
@@ -40,5 +44,5 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	  done; \
 	done
 
-clean: ## remove build output and the dev data directory
-	rm -rf bin $(DATA)
+clean: ## remove build output and the dev and cluster data directories
+	rm -rf bin $(DATA) $(CLUSTER)

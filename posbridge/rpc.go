@@ -142,6 +142,11 @@ func toRPCError(err error) *RPCError {
 		}
 		return &RPCError{Code: code, Message: msg, Data: data}
 	}
+	if errors.Is(err, node.ErrNoProgramme) {
+		// A new store waits for HQ to send it the programme: retryable.
+		return &RPCError{Code: codeUnavailable, Message: "no programme loaded yet (the store is waiting for HQ); retry later",
+			Data: map[string]any{"reason": reasonUnavailable}}
+	}
 	var u unavailabler
 	if (errors.As(err, &u) && u.Unavailable()) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||

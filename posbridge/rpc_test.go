@@ -39,6 +39,8 @@ func TestToRPCError(t *testing.T) {
 		{"unknown reason", &engine.Refusal{Reason: "brand_new", Message: "m"}, -32000, map[string]any{"reason": "brand_new"}, "m"},
 		{"node closed", fmt.Errorf("node: sale: %w", node.ErrClosed), -32001, map[string]any{"reason": "unavailable"}, ""},
 		{"unavailabler", fmt.Errorf("x: %w", unavailableErr{}), -32001, map[string]any{"reason": "unavailable"}, ""},
+		{"no programme yet", fmt.Errorf("node: identify: %w", node.ErrNoProgramme), -32001, map[string]any{"reason": "unavailable"},
+			"no programme loaded yet (the store is waiting for HQ); retry later"},
 		{"deadline", context.DeadlineExceeded, -32001, map[string]any{"reason": "unavailable"}, ""},
 		{"internal", errors.New("bbolt: /var/lib/patron/db: disk on fire"), -32603, map[string]any{"reason": "internal"}, "internal error"},
 	}

@@ -10,25 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/patron/patron/node"
-	"github.com/patron/patron/posbridge"
-	"github.com/patron/patron/posbridge/filedrop"
 )
-
-// shutdownGrace bounds how long a stopping node waits for in-flight till
-// requests: long enough for a sale's commit, short enough for a service
-// manager's stop timeout.
-const shutdownGrace = 10 * time.Second
 
 // devOptions are the flags of patron dev.
 type devOptions struct {
@@ -79,19 +62,8 @@ func serveDev(ctx context.Context, o devOptions, stdout io.Writer, logger *slog.
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(o.data, 0o750); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	cfg := node.DefaultConfig()
-	cfg.Path = filepath.Join(o.data, "patron.db")
-	cfg.Store = o.store
-	cfg.Logger = logger
-	cfg.Metrics = reg
-	n, err := node.Open(ctx, cfg)
+	reg := newRegistry()
+	n, err := openNode(ctx, nodeOptions{data: o.data, store: o.store}, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -99,87 +71,31 @@ func serveDev(ctx context.Context, o devOptions, stdout io.Writer, logger *slog.
 	if _, err := n.LoadProgramme(ctx, programme); err != nil {
 		return fmt.Errorf("programme: %w", err)
 	}
-	for _, t := range terminals {
-		if err := n.AddTerminal(ctx, t.id, t.token); err != nil {
-			return err
-		}
+	if err := addTerminals(ctx, n, terminals); err != nil {
+		return err
 	}
 
-	posLn, err := net.Listen("tcp", o.posListen)
+	posLn, err := listenTCP("pos", o.posListen)
 	if err != nil {
-		return fmt.Errorf("pos listener: %w", err)
+		return err
 	}
-	adminLn, err := net.Listen("tcp", o.adminListen)
+	adminLn, err := listenTCP("admin", o.adminListen)
 	if err != nil {
 		posLn.Close()
-		return fmt.Errorf("admin listener: %w", err)
+		return err
 	}
-
-	pcfg := posbridge.DefaultConfig()
-	pcfg.Logger = logger
-	pcfg.Metrics = reg
-	pos := posbridge.New(n, pcfg)
-	var drop *filedrop.Bridge
-	if o.inbox != "" {
-		if drop, err = filedrop.New(n, filedrop.Config{Inbox: o.inbox, Outbox: o.outbox, Logger: logger, Metrics: reg}); err != nil {
-			posLn.Close()
-			adminLn.Close()
-			return err
-		}
+	front, err := newTillFront(n, posLn, o.inbox, o.outbox, logger, reg)
+	if err != nil {
+		closeAll(posLn, adminLn)
+		return err
 	}
-	admin := &http.Server{Handler: adminMux(reg), ReadHeaderTimeout: 5 * time.Second}
 
 	printBanner(stdout, o, posLn.Addr(), adminLn.Addr(), terminals, generated)
 	logger.Info("store node up", "store", o.store, "pos", posLn.Addr().String(), "admin", adminLn.Addr().String())
-
-	errc := make(chan error, 3)
-	go func() { errc <- pos.Serve(ctx, posLn) }()
-	go func() { errc <- admin.Serve(adminLn) }()
-	pending := 2
-	dropCtx, stopDrop := context.WithCancel(ctx)
-	defer stopDrop()
-	if drop != nil {
-		pending++
-		go func() { errc <- drop.Run(dropCtx) }()
-	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-		pending--
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := pos.Shutdown(shutdownCtx); err != nil && !errors.Is(err, posbridge.ErrServerClosed) {
-		logger.Warn("pos shutdown", "err", err)
-	}
-	if err := admin.Shutdown(shutdownCtx); err != nil {
-		logger.Warn("admin shutdown", "err", err)
-	}
-	stopDrop()
-	for ; pending > 0; pending-- {
-		<-errc // the servers have returned once Shutdown is done, the bridge once stopped
-	}
+	comps := append(front.components(ctx), httpComponent("admin", adminLn, adminMux(reg, nil)))
+	err = runComponents(ctx, logger, comps...)
 	logger.Info("store node stopped")
-	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) && !errors.Is(runErr, posbridge.ErrServerClosed) {
-		return runErr
-	}
-	return nil
-}
-
-func adminMux(reg *prometheus.Registry) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ready\n")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	return mux
+	return err
 }
 
 type terminal struct{ id, token string }

@@ -1,6 +1,8 @@
-// Command patron is the one Patron binary: a store node for development
-// (patron dev), a command-line till (patron pos), a load driver (patron
-// loadtest) and admin subcommands. It only wires packages together.
+// Command patron is the one Patron binary: an HQ node (patron hq), a store
+// node (patron store), a store node with everything local for development
+// (patron dev), a local chain for demos (patron cluster), a command-line
+// till (patron pos), a load driver (patron loadtest) and admin
+// subcommands. It only wires packages together.
 package main
 
 import (
@@ -19,6 +21,11 @@ var version = "dev"
 const usage = `patron — offline-first loyalty and promotions server
 
 Usage:
+  patron hq       [flags]   run an HQ node: Raft member, store sync, admin API (see patron hq help)
+  patron hq certs | programme load | join | remove | overdrafts | status
+                            HQ administration (see patron hq help)
+  patron store    [flags]   run a store node synced with HQ (see patron store -h)
+  patron cluster  [flags]   run 3 HQ nodes and 2 stores on loopback for a demo (see patron cluster -h)
   patron dev      [flags]   run a store node with everything local (see patron dev -h)
   patron pos      [flags] METHOD [key=value | key:=json ...]
                             call one till protocol method and print the JSON result
@@ -57,6 +64,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	switch args[0] {
+	case "hq":
+		return runHQ(ctx, args[1:], stdout, stderr)
+	case "store":
+		return runStore(ctx, args[1:], stdout, stderr)
+	case "cluster":
+		return runCluster(ctx, args[1:], stdout, stderr)
 	case "dev":
 		return runDev(ctx, args[1:], stdout, stderr)
 	case "pos":

@@ -169,6 +169,44 @@ func NewCA(name string) (*CA, error) {
 // CertPEM is the CA certificate, to write next to node certificates.
 func (ca *CA) CertPEM() []byte { return append([]byte(nil), ca.certPEM...) }
 
+// KeyPEM is the CA's private key, so a development cluster's CA can be
+// kept (patron hq certs writes it next to ca.pem, mode 0600) and issue a
+// certificate for a node that joins later. Keep it off the HQ nodes.
+func (ca *CA) KeyPEM() ([]byte, error) {
+	der, err := x509.MarshalECPrivateKey(ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("hq: CA key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+}
+
+// ParseCA reads back a CA written with CertPEM and KeyPEM.
+func ParseCA(certPEM, keyPEM []byte) (*CA, error) {
+	cb, _ := pem.Decode(certPEM)
+	if cb == nil || cb.Type != "CERTIFICATE" {
+		return nil, errors.New("hq: CA: no certificate in PEM")
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("hq: CA certificate: %w", err)
+	}
+	if !cert.IsCA {
+		return nil, errors.New("hq: CA: certificate is not a CA")
+	}
+	kb, _ := pem.Decode(keyPEM)
+	if kb == nil || kb.Type != "EC PRIVATE KEY" {
+		return nil, errors.New("hq: CA: no EC private key in PEM")
+	}
+	key, err := x509.ParseECPrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("hq: CA key: %w", err)
+	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, errors.New("hq: CA: key does not match certificate")
+	}
+	return &CA{cert: cert, key: key, certPEM: pem.EncodeToMemory(cb)}, nil
+}
+
 // Issue makes a node certificate for id, valid as both TLS server and
 // client, naming localhost, 127.0.0.1, ::1, id and hosts (DNS names or
 // IPs) so that peers dialling any of them verify it.

@@ -3,6 +3,7 @@ package hq
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"os"
 	"path/filepath"
@@ -117,6 +118,48 @@ func TestLoadTLS(t *testing.T) {
 	}
 	if _, err := LoadTLS(filepath.Join(dir, "hq1.crt"), filepath.Join(dir, "hq1.key"), filepath.Join(dir, "hq1.key")); err == nil {
 		t.Error("a key file as CA loaded")
+	}
+}
+
+func TestParseCAIssuesForTheSameCluster(t *testing.T) {
+	ca, err := NewCA("kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := ParseCA(ca.CertPEM(), keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A certificate the reloaded CA issues verifies against the original.
+	cfg, err := again.NodeTLS("HQ4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := ca.NodeTLS("HQ1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := cfg.Certificates[0].Leaf
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: orig.RootCAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("certificate of the reloaded CA does not verify: %v", err)
+	}
+	other, err := NewCA("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := other.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseCA(ca.CertPEM(), otherKey); err == nil {
+		t.Error("a CA with a foreign key parsed")
+	}
+	if _, err := ParseCA(keyPEM, keyPEM); err == nil {
+		t.Error("a key as CA certificate parsed")
 	}
 }
 

@@ -1,0 +1,478 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/patron/patron/engine"
+	"github.com/patron/patron/node"
+	"github.com/patron/patron/replication/chain"
+	"github.com/patron/patron/replication/hq"
+	"github.com/patron/patron/replication/syncproto"
+)
+
+// HQ's admin API. GET /healthz, /readyz, /metrics and /status are open
+// (bind the admin listener to a management network); GET /overdrafts is
+// open too (it names member ids, not people). Every POST needs the admin
+// token as "Authorization: Bearer TOKEN" and is refused when none is
+// configured:
+//
+//	POST /cluster/join    {"id":"HQ4","raft_addr":"10.0.0.4:7101"}
+//	POST /cluster/remove  {"id":"HQ3"}
+//	POST /programme       the programme document (JSON or YAML)
+//
+// The POSTs are leader-only; a follower answers 409 with the leader's id
+// in an apiError, and the CLI tries its next --admin URL.
+
+const (
+	// maxAdminBody bounds a join or remove request.
+	maxAdminBody = 4 << 10
+	// maxProgrammeEventBytes is the largest programme event HQ accepts:
+	// store sync carries an event in one batch of syncproto.MaxBatchBytes,
+	// so a larger one would stop every store's sync at that event.
+	maxProgrammeEventBytes = syncproto.MaxBatchBytes
+	// maxProgrammeAttempts bounds the retries of one programme load that
+	// lost its sequence number to a concurrent load or a leader change.
+	maxProgrammeAttempts = 5
+	// adminRequestTimeout bounds one admin request's Raft work.
+	adminRequestTimeout = 30 * time.Second
+	// sessionBookEvery is how often HQ samples its store sessions, so
+	// /status can say when an offline store was last seen.
+	sessionBookEvery = time.Second
+)
+
+// apiError is the JSON body of every admin error answer.
+type apiError struct {
+	Error    string `json:"error"`
+	LeaderID string `json:"leader_id,omitempty"`
+}
+
+// hqAdmin serves HQ's admin API.
+type hqAdmin struct {
+	hq     *chain.HQ
+	node   *node.Node
+	stores func() []string // configured store ids, sorted
+	token  string
+	log    *slog.Logger
+	book   *sessionBook
+	loadMu sync.Mutex // serializes programme loads on this node
+
+	// prepared, when set (tests), is called with each prepared programme
+	// event before it is proposed: a test appends a competing one there.
+	prepared func(engine.RawEvent)
+}
+
+func newHQAdmin(h *chain.HQ, n *node.Node, stores func() []string, token string, logger *slog.Logger) *hqAdmin {
+	return &hqAdmin{hq: h, node: n, stores: stores, token: token, log: logger, book: newSessionBook()}
+}
+
+// ready: Raft has a leader and the node has not stopped on a failure.
+func (a *hqAdmin) ready() error {
+	r := a.hq.Raft()
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if id, _ := r.Leader(); id == "" {
+		return errors.New("no Raft leader known")
+	}
+	return nil
+}
+
+// routes adds the HQ endpoints to the common admin mux.
+func (a *hqAdmin) routes(mux *http.ServeMux) *http.ServeMux {
+	mux.HandleFunc("GET /status", a.status)
+	mux.HandleFunc("GET /overdrafts", a.overdrafts)
+	mux.HandleFunc("POST /cluster/join", a.authorized(a.join))
+	mux.HandleFunc("POST /cluster/remove", a.authorized(a.remove))
+	mux.HandleFunc("POST /programme", a.authorized(a.programme))
+	return mux
+}
+
+func (a *hqAdmin) authorized(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.token == "" {
+			writeJSON(w, http.StatusForbidden, apiError{Error: "admin API disabled: start patron hq with --admin-token or --admin-token-file"})
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, apiError{Error: "missing or wrong admin token"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+type memberRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr,omitempty"`
+}
+
+func (a *hqAdmin) join(w http.ResponseWriter, r *http.Request) {
+	var req memberRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.ID == "" || req.RaftAddr == "" {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "join needs id and raft_addr"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), adminRequestTimeout)
+	defer cancel()
+	if err := a.hq.Raft().AddVoter(ctx, req.ID, req.RaftAddr); err != nil {
+		a.fail(w, "join", err)
+		return
+	}
+	a.log.Info("HQ node joined", "id", req.ID, "raft", req.RaftAddr)
+	writeJSON(w, http.StatusOK, map[string]string{"joined": req.ID})
+}
+
+func (a *hqAdmin) remove(w http.ResponseWriter, r *http.Request) {
+	var req memberRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.ID == "" {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "remove needs id"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), adminRequestTimeout)
+	defer cancel()
+	if err := a.hq.Raft().RemoveServer(ctx, req.ID); err != nil {
+		a.fail(w, "remove", err)
+		return
+	}
+	a.log.Info("HQ node removed", "id", req.ID)
+	writeJSON(w, http.StatusOK, map[string]string{"removed": req.ID})
+}
+
+// programmeLoaded is the answer to a programme load.
+type programmeLoaded struct {
+	Version string `json:"version"`
+	Event   string `json:"event"` // origin/seq of the programme.loaded event
+}
+
+// programme loads a programme at HQ: this node (the leader) prepares the
+// programme.loaded event and proposes it through Raft, so every HQ node
+// applies it and every store pulls it.
+func (a *hqAdmin) programme(w http.ResponseWriter, r *http.Request) {
+	doc, err := io.ReadAll(io.LimitReader(r.Body, maxProgrammeEventBytes+1))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "read programme: " + err.Error()})
+		return
+	}
+	if len(doc) > maxProgrammeEventBytes {
+		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf(
+			"programme larger than %d bytes: stores sync an event in one batch of at most that size", maxProgrammeEventBytes)})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), adminRequestTimeout)
+	defer cancel()
+	res, err := a.loadProgramme(ctx, doc)
+	if err != nil {
+		a.fail(w, "programme load", err)
+		return
+	}
+	a.log.Info("programme loaded at HQ", "version", res.Version, "event", res.Event)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// errProgrammeTooLarge refuses a programme whose event would not sync.
+var errProgrammeTooLarge = errors.New("programme event too large for store sync")
+
+// loadProgramme proposes a programme event until the event stored at its
+// (origin, seq) is this one: a concurrent load or a new leader may have
+// taken the sequence number (the log then skips this event as held, or
+// refuses it with a gap), and it is prepared again with a fresh one.
+func (a *hqAdmin) loadProgramme(ctx context.Context, doc []byte) (programmeLoaded, error) {
+	a.loadMu.Lock()
+	defer a.loadMu.Unlock()
+	raft := a.hq.Raft()
+	for attempt := 1; ; attempt++ {
+		ev, err := a.node.PrepareProgrammeEvent(ctx, doc)
+		if err != nil {
+			return programmeLoaded{}, err
+		}
+		if len(ev.Data) > maxProgrammeEventBytes {
+			return programmeLoaded{}, fmt.Errorf("%w: %d bytes, at most %d", errProgrammeTooLarge, len(ev.Data), maxProgrammeEventBytes)
+		}
+		if a.prepared != nil {
+			a.prepared(ev)
+		}
+		_, err = appendOnce(ctx, raft, ev)
+		switch {
+		case errors.Is(err, engine.ErrEventGap):
+			// This node is behind its own log (a new leader still
+			// applying): prepare again.
+		case err != nil:
+			return programmeLoaded{}, err
+		default:
+			held, err := a.node.EventsAfter(ctx, ev.Origin, ev.Seq-1, 1, 0)
+			if err != nil {
+				return programmeLoaded{}, err
+			}
+			if len(held) == 1 && bytes.Equal(held[0].Data, ev.Data) {
+				dec, _ := engine.DecodeEvent(ev.Data)
+				return programmeLoaded{Version: dec.Programme.Version, Event: fmt.Sprintf("%s/%d", ev.Origin, ev.Seq)}, nil
+			}
+		}
+		if attempt == maxProgrammeAttempts {
+			return programmeLoaded{}, fmt.Errorf("programme load: sequence number taken %d times in a row; try again", attempt)
+		}
+		a.log.Info("programme load lost its sequence number; preparing again", "seq", ev.Seq, "attempt", attempt)
+	}
+}
+
+// appendOnce proposes one event, retrying an unknown outcome with the
+// same event (idempotent by origin and seq).
+func appendOnce(ctx context.Context, raft *hq.Node, ev engine.RawEvent) (engine.VersionVector, error) {
+	for {
+		vv, err := raft.AppendEvents(ctx, []engine.RawEvent{ev})
+		if errors.Is(err, hq.ErrUnknownOutcome) && ctx.Err() == nil {
+			continue
+		}
+		return vv, err
+	}
+}
+
+// fail answers an admin error. It is the one place admin errors become
+// HTTP statuses.
+func (a *hqAdmin) fail(w http.ResponseWriter, what string, err error) {
+	var nl *hq.NotLeaderError
+	var verr *engine.ValidationError
+	switch {
+	case errors.As(err, &nl):
+		msg := "this HQ node is not the Raft leader and no leader is known; retry shortly"
+		if nl.LeaderID != "" {
+			msg = fmt.Sprintf("this HQ node is not the Raft leader; the leader is %s (raft %s): send it there", nl.LeaderID, nl.LeaderAddr)
+		}
+		writeJSON(w, http.StatusConflict, apiError{Error: msg, LeaderID: nl.LeaderID})
+	case errors.As(err, &verr), errors.Is(err, hq.ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+	case errors.Is(err, node.ErrProgrammeConflict):
+		writeJSON(w, http.StatusConflict, apiError{Error: err.Error() + "; give the new edition a new version"})
+	case errors.Is(err, errProgrammeTooLarge):
+		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: err.Error()})
+	default:
+		a.log.Warn("admin request failed", "what", what, "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: what + ": " + err.Error()})
+	}
+}
+
+func (a *hqAdmin) overdrafts(w http.ResponseWriter, r *http.Request) {
+	ods, err := a.node.Overdrafts(r.Context())
+	if err != nil {
+		a.fail(w, "overdrafts", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"count": len(ods), "overdrafts": ods})
+}
+
+// hqStatus is GET /status of an HQ node.
+type hqStatus struct {
+	Role       string            `json:"role"` // "hq"
+	ID         string            `json:"id"`
+	Version    string            `json:"version"`
+	Raft       raftStatus        `json:"raft"`
+	Servers    []serverStatus    `json:"servers"`
+	Stores     []storeSession    `json:"stores"`
+	Listener   listenerStatus    `json:"listener"`
+	Overdrafts int               `json:"overdrafts"`
+	Programme  string            `json:"programme"` // current version, "" before one is loaded
+	Events     map[string]uint64 `json:"events"`    // version vector: events held per origin
+}
+
+type raftStatus struct {
+	State        string    `json:"state"`
+	Leader       string    `json:"leader"`
+	LeaderAddr   string    `json:"leader_addr"`
+	Term         uint64    `json:"term"`
+	LastIndex    uint64    `json:"last_index"`
+	CommitIndex  uint64    `json:"commit_index"`
+	AppliedIndex uint64    `json:"applied_index"`
+	LastContact  time.Time `json:"last_contact,omitzero"`
+	Err          string    `json:"error,omitempty"`
+}
+
+type serverStatus struct {
+	ID     string `json:"id"`
+	Addr   string `json:"addr"`
+	Voter  bool   `json:"voter"`
+	Leader bool   `json:"leader"`
+}
+
+// storeSession is one store as this HQ node sees it. Only the Raft leader
+// admits stores, so on a follower every store shows offline.
+type storeSession struct {
+	Store    string    `json:"store"`
+	Online   bool      `json:"online"`
+	Since    time.Time `json:"since,omitzero"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	// Lag: events of HQ's the store has not acknowledged; Behind: events
+	// the store holds that HQ lacks.
+	Lag            uint64  `json:"lag"`
+	Behind         uint64  `json:"behind"`
+	RTTMillis      float64 `json:"rtt_ms"`
+	EventsSent     uint64  `json:"events_sent"`
+	EventsReceived uint64  `json:"events_received"`
+	EventsHeld     uint64  `json:"events_held"` // the store's events HQ holds
+	Configured     bool    `json:"configured"`  // HQ holds its key
+}
+
+type listenerStatus struct {
+	Accepted        uint64 `json:"accepted"`
+	Refused         uint64 `json:"refused"`
+	UnknownIdentity uint64 `json:"unknown_identity"`
+	Failed          uint64 `json:"failed"`
+	Incomplete      uint64 `json:"incomplete"`
+	Busy            uint64 `json:"busy"`
+}
+
+func (a *hqAdmin) status(w http.ResponseWriter, r *http.Request) {
+	raft := a.hq.Raft()
+	st := raft.Stats()
+	s := hqStatus{Role: "hq", ID: st.ID, Version: version,
+		Raft: raftStatus{State: st.State, Leader: st.LeaderID, LeaderAddr: st.LeaderAddr, Term: st.Term,
+			LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+			LastContact: st.LastContact, Err: st.Err},
+		Servers: []serverStatus{}, Stores: []storeSession{}}
+	if servers, err := raft.Servers(); err == nil {
+		for _, sv := range servers {
+			s.Servers = append(s.Servers, serverStatus{ID: sv.ID, Addr: sv.Addr, Voter: sv.Voter, Leader: sv.Leader})
+		}
+	}
+	ls := a.hq.ListenerStats()
+	s.Listener = listenerStatus{Accepted: ls.Accepted, Refused: ls.Refused(), UnknownIdentity: ls.UnknownIdentity,
+		Failed: ls.Failed, Incomplete: ls.Incomplete, Busy: ls.Busy}
+	if ods, err := a.node.Overdrafts(r.Context()); err == nil {
+		s.Overdrafts = len(ods)
+	}
+	if p := a.node.Programme(); p != nil {
+		s.Programme = p.Version
+	}
+	vv, err := a.node.VersionVector(r.Context())
+	if err != nil {
+		a.fail(w, "status", err)
+		return
+	}
+	s.Events = vv
+	a.book.observe(a.hq.Sessions())
+	s.Stores = a.book.stores(a.stores(), vv)
+	writeJSON(w, http.StatusOK, s)
+}
+
+// sessionBook remembers the last state of every store session seen, so an
+// offline store still shows when it was last seen.
+type sessionBook struct {
+	mu   sync.Mutex // guards following
+	last map[string]syncproto.LinkState
+	seen map[string]time.Time // when the session was last observed up
+	live map[string]bool
+}
+
+func newSessionBook() *sessionBook {
+	return &sessionBook{last: map[string]syncproto.LinkState{}, seen: map[string]time.Time{}, live: map[string]bool{}}
+}
+
+// run samples sessions until stop is closed.
+func (b *sessionBook) run(stop <-chan struct{}, sessions func() []syncproto.LinkState) {
+	t := time.NewTicker(sessionBookEvery)
+	defer t.Stop()
+	for {
+		b.observe(sessions())
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (b *sessionBook) observe(sessions []syncproto.LinkState) {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	clear(b.live)
+	for _, s := range sessions {
+		id := s.PeerOrigin
+		if id == "" {
+			id = s.Addr
+		}
+		if !s.Connected {
+			continue
+		}
+		b.live[id] = true
+		b.last[id] = s
+		b.seen[id] = lastSeen(s, now)
+	}
+}
+
+// stores lists the configured stores and any other seen, by id.
+func (b *sessionBook) stores(configured []string, vv engine.VersionVector) []storeSession {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ids := map[string]bool{}
+	for _, id := range configured {
+		ids[id] = true
+	}
+	for id := range b.last {
+		if _, ok := ids[id]; !ok {
+			ids[id] = false
+		}
+	}
+	out := make([]storeSession, 0, len(ids))
+	for id, conf := range ids {
+		ls, seen := b.last[id]
+		s := storeSession{Store: id, Online: b.live[id], Configured: conf, EventsHeld: vv[id]}
+		if seen {
+			s.LastSeen, s.EventsSent, s.EventsReceived = b.seen[id], ls.EventsSent, ls.EventsReceived
+			if s.Online {
+				s.Since, s.Lag, s.Behind = ls.Since, ls.Lag, ls.Behind
+				s.RTTMillis = float64(ls.RTT.Microseconds()) / 1000
+			}
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Store < out[j].Store })
+	return out
+}
+
+// lastSeen is when a link's peer was last heard from: the link's own
+// record when it keeps one, else now for a link observed up.
+func lastSeen(l syncproto.LinkState, now time.Time) time.Time {
+	if !l.LastSeen.IsZero() {
+		return l.LastSeen
+	}
+	return now
+}
+
+// decodeBody strictly decodes a small JSON request body, answering 400
+// itself when it cannot.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxAdminBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "bad request body: " + err.Error()})
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

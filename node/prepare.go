@@ -1,0 +1,73 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/patron/patron/engine"
+	"github.com/patron/patron/node/programmeyaml"
+	"go.etcd.io/bbolt"
+)
+
+// PrepareProgrammeEvent validates a programme document (JSON or YAML) and
+// builds the programme.loaded event LoadProgramme would append — this
+// node's origin, the next sequence number, the next HLC reading — without
+// committing it. HQ uses it: its leader proposes the event through Raft,
+// so the FSM applies it on every HQ node (this one included) and stores
+// pull it from there, exactly once each.
+//
+// Nothing is reserved: a second call before the event is applied gets the
+// same sequence number, and of two such events the log keeps whichever is
+// applied first and skips the other as already held. The caller therefore
+// checks, after proposing, that the event stored at (origin, seq) is its
+// own (see EventsAfter) and prepares again if not. The same document
+// version with different content fails with ErrProgrammeConflict, as in
+// LoadProgramme; validation problems are an *engine.ValidationError
+// (wrapped).
+func (n *Node) PrepareProgrammeEvent(ctx context.Context, data []byte) (engine.RawEvent, error) {
+	if err := n.enter(ctx); err != nil {
+		return engine.RawEvent{}, err
+	}
+	defer n.leave()
+	p, err := programmeyaml.ParseProgramme(data, n.cfg.Zones)
+	if err != nil {
+		return engine.RawEvent{}, fmt.Errorf("node: prepare programme: %w", err)
+	}
+	if _, err := programmeCoupons(p); err != nil {
+		return engine.RawEvent{}, err
+	}
+	var raw engine.RawEvent
+	err = n.db.View(func(tx *bbolt.Tx) error {
+		var old programmeRecord
+		found, err := getJSON(tx.Bucket(bucketProgrammes), []byte(p.Version), &old)
+		if err != nil {
+			return err
+		}
+		if found && !bytes.Equal(old.Document, data) {
+			return fmt.Errorf("node: prepare programme %q: %w", p.Version, ErrProgrammeConflict)
+		}
+		seq, err := decodeUint64(tx.Bucket(bucketVV).Get([]byte(n.origin)))
+		if err != nil {
+			return err
+		}
+		clock, err := decodeHLC(tx.Bucket(bucketMeta).Get(metaHLC))
+		if err != nil {
+			return err
+		}
+		ev := engine.Event{Kind: engine.EventProgrammeLoaded, At: n.now(),
+			Origin: n.origin, Seq: seq + 1, Store: n.cfg.Store,
+			Programme: &engine.ProgrammeLoaded{Version: p.Version, Document: data}}
+		ev.HLC = clock.Next(ev.At)
+		enc, err := engine.EncodeEvent(ev)
+		if err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		raw = engine.RawEvent{Origin: ev.Origin, Seq: ev.Seq, Data: enc}
+		return nil
+	})
+	if err != nil {
+		return engine.RawEvent{}, err
+	}
+	return raw, nil
+}
