@@ -32,9 +32,10 @@ vet: ## gofmt and go vet
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-bench: build ## run the benchmarks and the till load driver, print figures
+bench: build ## run the benchmarks, the till load driver and the chain benchmarks (CHAINBENCH='-vis.load 100x10' for more)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./engine/ ./node/ ./posbridge/ ./replication/hq/ ./replication/transport/
 	$(BIN) loadtest
+	$(GO) run ./testcluster/bench/cmd/chainbench $(CHAINBENCH)
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
