@@ -45,5 +45,10 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	  done; \
 	done
 
+.PHONY: soak
+DURATION ?= 5m
+soak: ## run testcluster schedules for DURATION (default 5m); ends with one summary line
+	$(GO) run ./testcluster/cmd/soak -duration $(DURATION)
+
 clean: ## remove build output and the dev and cluster data directories
 	rm -rf bin $(DATA) $(CLUSTER)

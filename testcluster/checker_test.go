@@ -98,6 +98,10 @@ func TestCheckerCatchesEachViolation(t *testing.T) {
 			}
 			return ops, n
 		}, nil},
+		{"acked enrolment lost", func(ops []TillOp, n []NodeView) ([]TillOp, []NodeView) {
+			ops = append(ops, TillOp{Store: "S1", Method: "member.enroll", Member: "N", Outcome: Acked, Answers: []string{"e"}})
+			return ops, n
+		}, []string{"no-acked-loss", "no-acked-loss"}},
 		{"overdraft beyond the allowance and unrecorded", func(ops []TillOp, n []NodeView) ([]TillOp, []NodeView) {
 			for i := range n {
 				m := n[i].Members["M"]

@@ -1,0 +1,74 @@
+package testcluster
+
+import (
+	"testing"
+
+	"github.com/patron/patron/node"
+)
+
+// Findings: behaviour of the code under test that the checker reports
+// against ARCHITECTURE.md or the protocol, pinned here so the report is
+// reproducible. When the code changes, these tests fail and say which
+// allowance of the checker to drop.
+
+// TestFindingEnrolRetryAnsweredMemberExists: docs/protocol.md says every
+// mutating method is idempotent, but member.enroll has no request id, so
+// a till that lost the answer and retries is told member_exists instead
+// of the original answer. Schedules accept it (EnrolRetryMayFindMember)
+// and count it; the state changes once either way.
+func TestFindingEnrolRetryAnsweredMemberExists(t *testing.T) {
+	ctx := testCtx(t)
+	c := newCluster(t, ctx, Options{Seed: 71, Stores: 1})
+	rec := &Recorder{}
+	tl := till(t, c, rec, "S1", "T1")
+	member := Mobile(71)
+	params := node.EnrollRequest{Mobile: member, FirstName: "Sim"}
+	first := tl.attempt(ctx, "member.enroll", params, false)
+	retry := tl.attempt(ctx, "member.enroll", params, false) // the till never saw the first answer
+	if first.result == nil {
+		t.Fatalf("enrolment not answered: %+v", first)
+	}
+	if retry.result != nil {
+		t.Fatalf("the retried enrolment returned a result: the node is idempotent now; drop EnrolRetryMayFindMember")
+	}
+	t.Logf("FINDING: retried member.enroll answered %q, not the original answer", retry.refusal)
+	rec.add(TillOp{Store: "S1", Till: "T1", Method: "member.enroll", Member: member, Outcome: Acked,
+		Answers: []string{string(first.result), "refused:" + retry.refusal}})
+	v, _ := converge(t, ctx, c, rec, Limits{})
+	requireCaught(t, v, "retry-same-answer")
+	if v, _ := converge(t, ctx, c, rec, Limits{EnrolRetryMayFindMember: true}); len(v) != 0 {
+		t.Errorf("violations beyond the finding: %v", v)
+	}
+}
+
+// TestFindingOfflineAllowanceIsPerSale: ARCHITECTURE.md bounds offline
+// redemption "up to offline_allowance_points for that member", so the
+// overdraft of a partition is at most the allowance per partitioned
+// store. The node applies the allowance per sale: a store cut off
+// redeems the allowance again on each sale while the last balance it
+// knows allows, and the overdraft exceeds the bound. The checker
+// reports it; schedules stay within one redemption per member and store
+// per round (redeemGate) so they test replication, not this rule.
+func TestFindingOfflineAllowanceIsPerSale(t *testing.T) {
+	ctx := testCtx(t)
+	const allowance = 50
+	c := newCluster(t, ctx, Options{Seed: 72, OfflineAllowance: allowance})
+	rec := &Recorder{}
+	a, b := till(t, c, rec, "S1", "T1"), till(t, c, rec, "S2", "T1")
+	member := Mobile(72)
+	want(t, a.Enroll(ctx, member, 0), Acked)
+	want(t, a.SaleAt(ctx, "1", member, 1, 10000, 0, 0), Acked) // 100 points
+	if _, err := c.WaitConverged(ctx, ConvergeBound); err != nil {
+		t.Fatal(err)
+	}
+	c.Partition("S1", BothWays)
+	first := a.SaleAt(ctx, "2", member, 1, 100, allowance, 0)
+	second := a.SaleAt(ctx, "3", member, 1, 100, allowance, 0)
+	want(t, b.SaleAt(ctx, "1", member, 1, 200, 100, 0), Acked) // online, the whole balance
+	if first.Outcome != Acked || second.Outcome != Acked {
+		t.Fatalf("second offline redemption: %v %s: the allowance is per member now; update this finding", second.Outcome, second.Refusal)
+	}
+	v, _ := converge(t, ctx, c, rec, Limits{OfflineAllowance: allowance, MaxPartitionedStores: 1})
+	t.Logf("FINDING: one partitioned store redeemed the allowance twice for one member")
+	requireCaught(t, v, "overdraft-bound")
+}

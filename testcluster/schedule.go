@@ -1,0 +1,247 @@
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/patron/patron/replication/faultnet"
+)
+
+// Schedule is one seeded run: a cluster, tills trading through rounds of
+// faults, and after each round a heal and a wait for convergence; at the
+// end the checker's verdict.
+type Schedule struct {
+	// Seed drives the cluster, the workload and the faults.
+	Seed uint64
+	// Rounds of faults, each followed by a heal. Default 2.
+	Rounds int
+	// RoundFor is how long tills trade under faults per round. Default
+	// 3 s.
+	RoundFor time.Duration
+	// Members is the pool of mobiles the tills use. Default 10.
+	Members int
+	// Options configure the cluster; Seed and OfflineAllowance are set
+	// from the seed unless Options.OfflineAllowance is already set.
+	Options Options
+	// NoFaults runs the workload without faults (a baseline, and the
+	// negative controls' second half).
+	NoFaults bool
+	// Logf, if set, receives the fault actions as they happen.
+	Logf func(format string, args ...any)
+}
+
+// Result is what a schedule did and what the checker found.
+type Result struct {
+	Seed       uint64
+	Ops        []TillOp
+	Violations []Violation
+	Faults     FaultCounts
+	// Events counts till requests sent and replication batches applied.
+	Events uint64
+	// Converged is the time from each heal to convergence.
+	Converged []time.Duration
+	// Internal lists internal errors tills saw.
+	Internal []string
+	// Findings are known gaps accepted by the run's Limits (enrolment
+	// retries answered member_exists).
+	Findings []string
+}
+
+// Summary is the result on one line.
+func (r Result) Summary() string {
+	var maxConv time.Duration
+	for _, d := range r.Converged {
+		maxConv = max(maxConv, d)
+	}
+	return fmt.Sprintf("seed=%d ops=%d events=%d converge_max=%v violations=%d enrol_retry_findings=%d %s",
+		r.Seed, len(r.Ops), r.Events, maxConv.Round(time.Millisecond), len(r.Violations), len(r.Findings), r.Faults)
+}
+
+// Run runs a schedule. An error means the harness could not run it (a
+// cluster that did not start, convergence not reached within
+// ConvergeBound is a violation, not an error).
+func Run(ctx context.Context, s Schedule) (Result, error) {
+	if s.Rounds == 0 {
+		s.Rounds = 2
+	}
+	if s.RoundFor == 0 {
+		s.RoundFor = 3 * time.Second
+	}
+	if s.Members == 0 {
+		s.Members = 10
+	}
+	if s.Logf == nil {
+		s.Logf = func(string, ...any) {}
+	}
+	rng := rand.New(rand.NewPCG(s.Seed, 0x5eed))
+	opts := s.Options
+	opts.Seed = s.Seed
+	if opts.OfflineAllowance == 0 && opts.Programme == nil {
+		opts.OfflineAllowance = []int64{0, 50, 100}[rng.IntN(3)]
+	}
+	res := Result{Seed: s.Seed}
+	c, err := New(ctx, opts)
+	if err != nil {
+		return res, err
+	}
+	defer c.Close()
+	s.Logf("seed %d: %d HQ, %d stores, allowance %d", s.Seed, len(c.HQs), len(c.Stores), opts.OfflineAllowance)
+
+	rec := &Recorder{}
+	gate := &redeemGate{used: map[string]int{}}
+	var members []string
+	for i := range s.Members {
+		members = append(members, Mobile(i))
+	}
+	var runs []*tillRun
+	for _, st := range c.Stores {
+		for _, id := range st.Tills {
+			t := NewTill(st, id, rec, rng.Uint64())
+			defer t.Close()
+			runs = append(runs, &tillRun{till: t, rng: rand.New(rand.NewPCG(rng.Uint64(), 1)), members: members, gate: gate})
+		}
+	}
+	for round := range s.Rounds {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for _, w := range runs {
+			wg.Add(1)
+			go func() { defer wg.Done(); w.run(ctx, stop, round) }()
+		}
+		ferr := error(nil)
+		if s.NoFaults {
+			select {
+			case <-ctx.Done():
+			case <-time.After(s.RoundFor): // the round's length
+			}
+		} else {
+			ferr = injectFaults(ctx, c, rng, s.RoundFor, s.Logf)
+		}
+		close(stop)
+		c.HealAll()
+		rerr := c.RestartAll(ctx)
+		wg.Wait()
+		if ferr != nil || rerr != nil {
+			return res, fmt.Errorf("testcluster: seed %d round %d: %v %v", s.Seed, round, ferr, rerr)
+		}
+		d, err := c.WaitConverged(ctx, ConvergeBound, c.opts.WrongKey...)
+		res.Converged = append(res.Converged, d)
+		s.Logf("round %d: healed, converged in %v", round, d.Round(time.Millisecond))
+		if err != nil {
+			res.Violations = append(res.Violations, Violation{"converge-bound", fmt.Sprintf("round %d: %v", round, err)})
+		}
+	}
+	res.Ops = rec.Ops()
+	res.Internal = rec.Internal()
+	views, err := c.Views(ctx, c.opts.WrongKey...)
+	if err != nil {
+		return res, err
+	}
+	// Any store may find HQ unreachable (partitions, loss, a leader
+	// kill): the bound allows for all of them at once.
+	res.Violations = append(res.Violations, Check(res.Ops, views, Limits{OfflineAllowance: opts.OfflineAllowance,
+		MaxPartitionedStores: len(c.Stores), EnrolRetryMayFindMember: true})...)
+	res.Findings = EnrolRetryFindings(res.Ops)
+	res.Faults = c.Faults()
+	res.Events = rec.Events()
+	for _, nn := range c.nodes() {
+		res.Events += nn.trace.Batches()
+	}
+	return res, nil
+}
+
+// injectFaults runs the fault half of a round: every 150–500 ms one
+// action drawn from rng, for the round's length.
+func injectFaults(ctx context.Context, c *Cluster, rng *rand.Rand, d time.Duration, logf func(string, ...any)) error {
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(150+rng.IntN(350)) * time.Millisecond): // pacing between faults
+		}
+		if err := faultAction(ctx, c, rng, logf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// faultAction takes one fault action.
+func faultAction(ctx context.Context, c *Cluster, rng *rand.Rand, logf func(string, ...any)) error {
+	store := c.Stores[rng.IntN(len(c.Stores))].ID
+	dirs := []faultnet.Dir{BothWays, ToHQ, FromHQ}
+	switch a := rng.IntN(100); {
+	case a < 15:
+		dir := dirs[rng.IntN(3)]
+		logf("partition %s dir=%d", store, dir)
+		c.Partition(store, dir)
+	case a < 20:
+		logf("partition HQ from every store")
+		c.PartitionHQ()
+	case a < 35:
+		f := faultnet.Faults{Drop: rng.Float64() * 0.3, Duplicate: rng.Float64() * 0.5, Reorder: rng.Float64() * 0.3,
+			Delay: time.Duration(rng.IntN(5)) * time.Millisecond, Jitter: time.Duration(rng.IntN(10)) * time.Millisecond}
+		dir := dirs[rng.IntN(3)]
+		logf("lossy link %s dir=%d %+v", store, dir, f)
+		return c.SetLinkFaults(store, dir, f)
+	case a < 50:
+		logf("heal %s", store)
+		c.Heal(store)
+	case a < 57:
+		if up := c.upHQ(); up == len(c.HQs) {
+			i, err := c.KillLeader()
+			logf("kill HQ leader %d", i)
+			return err
+		}
+	case a < 60:
+		if up := c.upHQ(); up == len(c.HQs) {
+			i := rng.IntN(len(c.HQs))
+			logf("kill HQ%d", i+1)
+			return c.KillHQ(i)
+		}
+	case a < 70:
+		for i, m := range c.HQs {
+			if m.HQ() == nil {
+				logf("restart HQ%d", i+1)
+				return c.RestartHQ(ctx, i)
+			}
+		}
+	case a < 80:
+		logf("crash %s", store)
+		if err := c.CrashStore(store); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(rng.IntN(300)) * time.Millisecond): // how long the store stays down
+		}
+		logf("restart %s", store)
+		return c.RestartStore(ctx, store)
+	default:
+		ids := []string{store}
+		for _, m := range c.HQs {
+			ids = append(ids, m.ID)
+		}
+		id := ids[rng.IntN(len(ids))]
+		off := time.Duration(rng.IntN(240)-120) * time.Second
+		logf("clock %s to %+v", id, off)
+		c.Clock(id).Set(off)
+		c.countClockJump()
+	}
+	return nil
+}
+
+// upHQ counts the HQ nodes running.
+func (c *Cluster) upHQ() int {
+	n := 0
+	for _, m := range c.HQs {
+		if m.HQ() != nil {
+			n++
+		}
+	}
+	return n
+}
