@@ -40,8 +40,8 @@ func TestSchemaVersionRefused(t *testing.T) {
 		version uint32
 		want    string
 	}{
-		{99, "node: data file schema version 99 is newer than this build (2)"},
-		{1, "node: data file schema version 1 is older than this build (2) and cannot be migrated; start from a fresh data file"},
+		{99, "node: data file schema version 99 is newer than this build (3)"},
+		{1, "node: data file schema version 1 is older than this build (3) and cannot be migrated; start from a fresh data file"},
 	} {
 		db, err := bbolt.Open(path, 0o600, nil)
 		if err != nil {

@@ -511,6 +511,34 @@ func TestOfflineRedemption(t *testing.T) {
 	}
 	_, err = sale("5", 41)
 	wantReason(t, err, ReasonOfflineLimit)
+	// The allowance is per member for the whole offline spell, not per
+	// sale: 20 are spent, so 21 more is refused and 20 more is the last.
+	_, err = sale("6", 21)
+	if r := wantReason(t, err, ReasonOfflineLimit); fmt.Sprint(r.Details["offline_remaining"]) != "20" {
+		t.Errorf("offline_remaining %v, want 20", r.Details["offline_remaining"])
+	}
+	if _, err := sale("7", 20); err != nil {
+		t.Fatal(err)
+	}
+	_, err = sale("8", 1)
+	wantReason(t, err, ReasonOfflineLimit)
+	// Once HQ answers a hold the spell is over; cut off again, the store
+	// has the whole allowance back (its earlier spending is in its log,
+	// which HQ accounts for).
+	hq := newPeer(t, "HQ", clock, nil)
+	applyAt(t, s1, hq, 1)
+	auth.mu.Lock()
+	auth.hq, auth.index, auth.unreachable = hq, 1, false
+	auth.mu.Unlock()
+	if _, err := sale("9", 10); err != nil {
+		t.Fatalf("online redemption: %v", err)
+	}
+	auth.mu.Lock()
+	auth.unreachable = true
+	auth.mu.Unlock()
+	if _, err := sale("10", 40); err != nil {
+		t.Fatalf("offline redemption in a new spell: %v", err)
+	}
 	page, err := s1.Ledger(ctx, "T01", LedgerRequest{MemberID: m})
 	if err != nil {
 		t.Fatal(err)
@@ -519,13 +547,13 @@ func TestOfflineRedemption(t *testing.T) {
 	for _, e := range page.Entries {
 		if e.Offline {
 			offline++
-			if e.Kind != engine.EntryRedeem || e.Points != -20 {
+			if e.Kind != engine.EntryRedeem || (e.Points != -20 && e.Points != -40) {
 				t.Errorf("offline entry %+v", e)
 			}
 		}
 	}
-	if offline != 1 {
-		t.Errorf("%d offline entries, want 1: %+v", offline, page.Entries)
+	if offline != 3 {
+		t.Errorf("%d offline entries, want 3: %+v", offline, page.Entries)
 	}
 }
 

@@ -142,6 +142,15 @@ func (n *Node) authorise(ctx context.Context, s *sale) (done bool, rc *Receipt, 
 		return false, nil, nil
 	case err != nil:
 		return true, nil, fmt.Errorf("node: hold %s: %w", hold.ID, err)
+	default:
+		// HQ answered: the store is online, so its earlier offline
+		// redemptions are HQ's to account for, and a new offline spell
+		// starts with the whole allowance.
+		if err := n.resetOfflineSpent(); err != nil {
+			return true, nil, err
+		}
+	}
+	switch {
 	case !d.Granted:
 		return true, nil, n.refused(refuse(engine.ReasonInsufficientPoints,
 			fmt.Sprintf("%d points asked, %d redeemable", s.in.redeem, d.Available), "redeemable", d.Available))
@@ -278,9 +287,10 @@ func (n *Node) completeSaleTx(tx *bbolt.Tx, s *sale) (*Receipt, *Member, *engine
 		if pr.redeemRefusal != nil {
 			return nil, nil, pr.redeemRefusal, false, nil
 		}
-		if s.offline && redeem > p.Redeem.OfflineAllowancePoints {
-			return nil, nil, refuse(ReasonOfflineLimit, fmt.Sprintf("HQ is unreachable: at most %d points may be redeemed offline",
-				p.Redeem.OfflineAllowancePoints), "offline_allowance_points", p.Redeem.OfflineAllowancePoints), false, nil
+		if s.offline {
+			if r, err := checkOfflineAllowance(tx, p, pr.member.State.ID, redeem); err != nil || r != nil {
+				return nil, nil, r, false, err
+			}
 		}
 		otp := ""
 		if s.req.Redeem != nil {
@@ -358,6 +368,11 @@ func (n *Node) recordSale(tx *bbolt.Tx, s *sale, pr *priced) (*Receipt, *Member,
 			sc.Spend += l.Paid
 		}
 		sc.Entries = saleEntries(s.receiptID, n.cfg.Store, at, s.in.redeem, earn, bonus, sc.Offline)
+		if sc.Offline {
+			if err := addOfflineSpent(tx, m.State.ID, s.in.redeem); err != nil {
+				return nil, nil, nil, false, err
+			}
+		}
 	}
 	if _, err := n.emit(tx, event, nil, newEffects()); err != nil {
 		return nil, nil, nil, false, err

@@ -14,8 +14,8 @@ import (
 // reads. Bump it with a migration when a bucket or record changes shape.
 // Version 2 made the node event-sourced (events, version vector, holds);
 // version 1 files are refused (no migration: there is no production data
-// of version 1).
-const schemaVersion uint32 = 2
+// of version 1). Version 3 added the store-local offline_spent bucket.
+const schemaVersion uint32 = 3
 
 // Bucket names, all in one place. Keys: "id" is a string; "\x00" separates
 // parts; numbers are big-endian so cursors walk them in order. The buckets
@@ -46,12 +46,13 @@ var (
 	bucketHolds        = []byte("holds")          // HQ: hold id → holdRecord
 	bucketHoldPending  = []byte("hold_pending")   // HQ: member id \x00 hold id → pendingValue
 	bucketOverdrafts   = []byte("overdrafts")     // local: member id \x00 origin \x00 seq → overdraftRecord
+	bucketOfflineSpent = []byte("offline_spent")  // local: member id → 0x01 + int64 points redeemed offline since HQ last answered
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketEvents, bucketVV, bucketProgrammes, bucketMembers, bucketCards, bucketEmails,
 		bucketCardLog, bucketLedger, bucketEntryIDs, bucketBalances, bucketSpend, bucketReceipts,
 		bucketReturns, bucketCoupons, bucketCouponUses, bucketMemberOffers, bucketAnswers,
-		bucketTerminals, bucketOTPs, bucketHolds, bucketHoldPending, bucketOverdrafts,
+		bucketTerminals, bucketOTPs, bucketHolds, bucketHoldPending, bucketOverdrafts, bucketOfflineSpent,
 	}
 
 	// foldBuckets are hashed into StateDigest's "#state".

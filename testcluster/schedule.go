@@ -91,7 +91,6 @@ func Run(ctx context.Context, s Schedule) (Result, error) {
 	s.Logf("seed %d: %d HQ, %d stores, allowance %d", s.Seed, len(c.HQs), len(c.Stores), opts.OfflineAllowance)
 
 	rec := &Recorder{}
-	gate := &redeemGate{used: map[string]int{}}
 	var members []string
 	for i := range s.Members {
 		members = append(members, Mobile(i))
@@ -101,7 +100,7 @@ func Run(ctx context.Context, s Schedule) (Result, error) {
 		for _, id := range st.Tills {
 			t := NewTill(st, id, rec, rng.Uint64())
 			defer t.Close()
-			runs = append(runs, &tillRun{till: t, rng: rand.New(rand.NewPCG(rng.Uint64(), 1)), members: members, gate: gate})
+			runs = append(runs, &tillRun{till: t, rng: rand.New(rand.NewPCG(rng.Uint64(), 1)), members: members})
 		}
 	}
 	for round := range s.Rounds {
