@@ -119,13 +119,15 @@ func TestChainOfProcesses(t *testing.T) {
 	})
 	t.Logf("earn at S001 visible at S002 after %v (balance %d)", time.Since(earnAt).Round(time.Millisecond), atA.Points.Balance)
 
-	// A second programme version loaded at HQ reaches both stores too.
+	// A second programme version loaded at HQ reaches both stores too,
+	// padded to 300 KiB: its event crosses store sync in chunks.
 	var doc map[string]any
 	if err := json.Unmarshal(demoProgramme, &doc); err != nil {
 		t.Fatal(err)
 	}
 	doc["version"] = "demo-2026.2"
 	v2, _ := json.Marshal(doc)
+	v2 = append(v2, strings.Repeat(" ", 300<<10-len(v2))...)
 	writeFile(t, progFile, string(v2))
 	runOK(t, bin, "hq", "programme", "load", "--admin", admins, "--token", adminToken, progFile)
 	for _, s := range []*storeProcess{storeA, storeB} {

@@ -39,9 +39,16 @@ const (
 	// maxAdminBody bounds a join or remove request.
 	maxAdminBody = 4 << 10
 	// maxProgrammeEventBytes is the largest programme event HQ accepts:
-	// store sync carries an event in one batch of syncproto.MaxBatchBytes,
-	// so a larger one would stop every store's sync at that event.
-	maxProgrammeEventBytes = syncproto.MaxBatchBytes
+	// the largest event store sync carries (syncproto.MaxChunkedEventBytes,
+	// 1 MiB, which is also hq.MaxEventBytes), so a larger one would stop
+	// every store's sync at that event.
+	maxProgrammeEventBytes = syncproto.MaxChunkedEventBytes
+	// maxProgrammeDocBytes is the largest programme document HQ reads: the
+	// event carries the document in base64 (4/3 of its size), so a larger
+	// document cannot make an event of maxProgrammeEventBytes (768 KiB).
+	// One just under it may still, with the event's envelope, exceed the
+	// event bound: loadProgramme checks the event too.
+	maxProgrammeDocBytes = maxProgrammeEventBytes / 4 * 3
 	// maxProgrammeAttempts bounds the retries of one programme load that
 	// lost its sequence number to a concurrent load or a leader change.
 	maxProgrammeAttempts = 5
@@ -50,6 +57,14 @@ const (
 	// sessionBookEvery is how often HQ samples its store sessions, so
 	// /status can say when an offline store was last seen.
 	sessionBookEvery = time.Second
+)
+
+// Store sync carries events up to syncproto.MaxChunkedEventBytes, and HQ's
+// Raft log takes events up to hq.MaxEventBytes: the two must be equal, or
+// HQ would hold events it cannot send to stores (or refuse ones they send).
+const (
+	_ = uint(syncproto.MaxChunkedEventBytes - hq.MaxEventBytes)
+	_ = uint(hq.MaxEventBytes - syncproto.MaxChunkedEventBytes)
 )
 
 // apiError is the JSON body of every admin error answer.
@@ -167,14 +182,16 @@ type programmeLoaded struct {
 // programme.loaded event and proposes it through Raft, so every HQ node
 // applies it and every store pulls it.
 func (a *hqAdmin) programme(w http.ResponseWriter, r *http.Request) {
-	doc, err := io.ReadAll(io.LimitReader(r.Body, maxProgrammeEventBytes+1))
+	doc, err := io.ReadAll(io.LimitReader(r.Body, maxProgrammeDocBytes+1))
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "read programme: " + err.Error()})
 		return
 	}
-	if len(doc) > maxProgrammeEventBytes {
+	if len(doc) > maxProgrammeDocBytes {
 		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf(
-			"programme larger than %d bytes: stores sync an event in one batch of at most that size", maxProgrammeEventBytes)})
+			"programme document larger than %d bytes (%d KiB): its programme.loaded event carries it in base64 and must fit "+
+				"the %d bytes (%d KiB) store sync carries in one event", maxProgrammeDocBytes, maxProgrammeDocBytes>>10,
+			maxProgrammeEventBytes, maxProgrammeEventBytes>>10)})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), adminRequestTimeout)
@@ -205,7 +222,8 @@ func (a *hqAdmin) loadProgramme(ctx context.Context, doc []byte) (programmeLoade
 			return programmeLoaded{}, err
 		}
 		if len(ev.Data) > maxProgrammeEventBytes {
-			return programmeLoaded{}, fmt.Errorf("%w: %d bytes, at most %d", errProgrammeTooLarge, len(ev.Data), maxProgrammeEventBytes)
+			return programmeLoaded{}, fmt.Errorf("%w: the programme.loaded event is %d bytes, the limit is %d bytes (%d KiB); make the document smaller",
+				errProgrammeTooLarge, len(ev.Data), maxProgrammeEventBytes, maxProgrammeEventBytes>>10)
 		}
 		if a.prepared != nil {
 			a.prepared(ev)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -79,6 +81,47 @@ func programmeVersion(t *testing.T, version string) []byte {
 	return b
 }
 
+// TestHQAdminProgrammeSize: a programme far over one sync batch loads
+// (store sync carries it in chunks); one whose event would exceed what
+// sync carries is refused with 413 naming the limit.
+func TestHQAdminProgrammeSize(t *testing.T) {
+	_, n, srv := singleHQ(t)
+	post := func(body []byte) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/programme", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer secret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	padded := func(version string, size int) []byte {
+		doc := programmeVersion(t, version)
+		return append(doc, bytes.Repeat([]byte(" "), size-len(doc))...)
+	}
+	if code, body := post(padded("big-1", 300<<10)); code != http.StatusOK {
+		t.Fatalf("300 KiB programme: %d %s", code, body)
+	}
+	if p := n.Programme(); p == nil || p.Version != "big-1" {
+		t.Fatalf("programme %v after loading big-1", p)
+	}
+	// Within the document bound, but base64 and the envelope take the
+	// event over the event bound.
+	code, body := post(padded("big-2", maxProgrammeDocBytes))
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, fmt.Sprintf("limit is %d bytes", maxProgrammeEventBytes)) {
+		t.Fatalf("document of %d bytes: %d %s; want 413 naming %d", maxProgrammeDocBytes, code, body, maxProgrammeEventBytes)
+	}
+	code, body = post(padded("big-3", maxProgrammeDocBytes+1))
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, fmt.Sprintf("larger than %d bytes", maxProgrammeDocBytes)) {
+		t.Fatalf("document of %d bytes: %d %s; want 413 naming %d", maxProgrammeDocBytes+1, code, body, maxProgrammeDocBytes)
+	}
+	if p := n.Programme(); p == nil || p.Version != "big-1" {
+		t.Fatalf("programme %v after refused loads", p)
+	}
+}
+
 // TestProgrammeLoadLosingItsSeqPreparesAgain: a load whose sequence
 // number another load took between prepare and commit (the log skips it
 // as held) is prepared again and lands at the next seq; both programmes
@@ -144,7 +187,8 @@ func TestHQAdminAPI(t *testing.T) {
 		{"programme", "/programme", "secret", string(programmeVersion(t, "api-1")), http.StatusOK, `"event": "HQ1/1"`},
 		{"same version, other content", "/programme", "secret", strings.Replace(string(programmeVersion(t, "api-1")), "INR", "USD", 1),
 			http.StatusConflict, "new version"},
-		{"too large", "/programme", "secret", strings.Repeat(" ", maxProgrammeEventBytes+1), http.StatusRequestEntityTooLarge, "larger than"},
+		{"too large", "/programme", "secret", strings.Repeat(" ", maxProgrammeDocBytes+1), http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("larger than %d bytes", maxProgrammeDocBytes)},
 		{"join without address", "/cluster/join", "secret", `{"id": "HQ4"}`, http.StatusBadRequest, "raft_addr"},
 		{"unknown field", "/cluster/remove", "secret", `{"id": "HQ4", "force": true}`, http.StatusBadRequest, "unknown field"},
 	}

@@ -127,7 +127,7 @@ func runHQProgrammeLoad(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	doc, err := readLimited(fs.Arg(0), maxProgrammeEventBytes)
+	doc, err := readLimited(fs.Arg(0), maxProgrammeDocBytes)
 	if err != nil {
 		return fmt.Errorf("programme %s: %w", fs.Arg(0), err)
 	}

@@ -78,6 +78,13 @@ func Encode(m Message) ([]byte, error) {
 	case Redirect:
 		b = appendString(b, m.LeaderID)
 		b = appendString(b, m.LeaderAddr)
+	case EventChunk:
+		b = binary.AppendUvarint(b, m.Batch)
+		b = appendString(b, m.Origin)
+		b = binary.AppendUvarint(b, m.Seq)
+		b = binary.AppendUvarint(b, m.Size)
+		b = binary.AppendUvarint(b, m.Offset)
+		b = appendString(b, string(m.Data))
 	default:
 		return nil, fmt.Errorf("syncproto: encode %T: %w", m, ErrMalformed)
 	}
@@ -164,6 +171,9 @@ func decodeBody(t Type, r *reader) Message {
 		return Pong{Nonce: r.uvarint()}
 	case TypeRedirect:
 		return Redirect{LeaderID: r.string(MaxOriginLen), LeaderAddr: r.string(MaxAddrLen)}
+	case TypeEventChunk:
+		return EventChunk{Batch: r.uvarint(), Origin: r.string(MaxOriginLen), Seq: r.uvarint(),
+			Size: r.uvarint(), Offset: r.uvarint(), Data: []byte(r.string(MaxChunkBytes))}
 	}
 	return nil
 }
@@ -221,6 +231,8 @@ func validate(m Message) error {
 		if len(m.LeaderID) > MaxOriginLen || len(m.LeaderAddr) > MaxAddrLen {
 			return bad("too long")
 		}
+	case EventChunk:
+		return validChunk(m)
 	case Ping, Pong:
 	default:
 		return fmt.Errorf("syncproto: %T is not a message: %w", m, ErrMalformed)
@@ -246,6 +258,47 @@ func validEvents(m Events) error {
 		return fmt.Errorf("syncproto: events: %d bytes of data: %w", total, ErrTooLarge)
 	}
 	return nil
+}
+
+// validChunk checks one chunk on its own: an event that needs chunks (it
+// does not fit a batch) and fits the bound, and the canonical chunking
+// (see EventChunk). That the chunks of a session continue one another is
+// the receiver's check.
+func validChunk(m EventChunk) error {
+	if !validOrigin(m.Origin) || m.Seq == 0 {
+		return malformed("event_chunk: event (%q, %d)", m.Origin, m.Seq)
+	}
+	if m.Size > MaxChunkedEventBytes {
+		return fmt.Errorf("syncproto: event_chunk: (%s, %d) is %d bytes, over MaxChunkedEventBytes (%d): %w",
+			m.Origin, m.Seq, m.Size, MaxChunkedEventBytes, ErrTooLarge)
+	}
+	if m.Size <= MaxBatchBytes {
+		return malformed("event_chunk: (%s, %d) of %d bytes fits a batch", m.Origin, m.Seq, m.Size)
+	}
+	if m.Offset >= m.Size || m.Offset%MaxChunkBytes != 0 {
+		return malformed("event_chunk: (%s, %d): offset %d of %d bytes", m.Origin, m.Seq, m.Offset, m.Size)
+	}
+	if want := min(MaxChunkBytes, m.Size-m.Offset); uint64(len(m.Data)) != want {
+		return malformed("event_chunk: (%s, %d): %d bytes at offset %d of %d, want %d",
+			m.Origin, m.Seq, len(m.Data), m.Offset, m.Size, want)
+	}
+	return nil
+}
+
+// chunkAt returns the chunk of e, an event of batch too large for an
+// Events message, starting at off (a multiple of MaxChunkBytes below
+// len(e.Data)). Data shares e.Data.
+func chunkAt(batch uint64, e engine.RawEvent, off int) EventChunk {
+	end := min(off+MaxChunkBytes, len(e.Data))
+	return EventChunk{Batch: batch, Origin: e.Origin, Seq: e.Seq, Size: uint64(len(e.Data)),
+		Offset: uint64(off), Data: e.Data[off:end:end]}
+}
+
+// chunked reports whether a batch is one event too large for an Events
+// message, carried as EventChunks. validEvents refuses such an Events
+// message, so the outbox and the applier can tell the two apart by size.
+func chunked(m Events) bool {
+	return len(m.Events) == 1 && len(m.Events[0].Data) > MaxBatchBytes
 }
 
 func validVV(t Type, vv engine.VersionVector) error {

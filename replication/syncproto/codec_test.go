@@ -2,6 +2,7 @@ package syncproto
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -34,6 +35,9 @@ func sampleMessages() map[string]Message {
 		"pong":           Pong{Nonce: 77},
 		"redirect":       Redirect{LeaderID: "HQ2", LeaderAddr: "10.0.0.2:7400"},
 		"redirect-none":  Redirect{},
+		// The last chunk of an event just over MaxBatchBytes: small, so a
+		// good fuzz seed (a first chunk is MaxChunkBytes of data).
+		"event-chunk-last": EventChunk{Batch: 11, Origin: "HQ", Seq: 8, Size: MaxBatchBytes + 5, Offset: MaxChunkBytes, Data: []byte("tail!")},
 	}
 }
 
@@ -66,6 +70,11 @@ func normal(m Message) Message {
 	case HoldRequest:
 		if !v.Hold.At.IsZero() {
 			v.Hold.At = v.Hold.At.UTC()
+		}
+		return v
+	case EventChunk:
+		if len(v.Data) == 0 {
+			v.Data = nil
 		}
 		return v
 	case Events:
@@ -113,6 +122,17 @@ func TestDecodeRefuses(t *testing.T) {
 		{"unknown nack reason", []byte{WireVersion, byte(TypeNack), 1, 7, 0}, ErrMalformed},
 		{"unknown role", []byte{WireVersion, byte(TypeHello), 0, 1, 1, 'A', 9, 0}, ErrMalformed},
 		{"unknown reply reason", []byte{WireVersion, byte(TypeVoidReply), 1, 'h', 5}, ErrMalformed},
+		{"chunk of a small event", chunkBytes(1, "A", 1, MaxBatchBytes, 0, MaxChunkBytes), ErrMalformed},
+		{"chunk of a huge event", chunkBytes(1, "A", 1, MaxChunkedEventBytes+1, 0, MaxChunkBytes), ErrTooLarge},
+		{"chunk seq zero", chunkBytes(1, "A", 0, MaxBatchBytes+1, MaxChunkBytes, 1), ErrMalformed},
+		{"chunk bad origin", chunkBytes(1, "A B", 1, MaxBatchBytes+1, MaxChunkBytes, 1), ErrMalformed},
+		{"chunk offset not on a boundary", chunkBytes(1, "A", 1, MaxBatchBytes+2, 1, MaxBatchBytes+1), ErrMalformed},
+		{"chunk offset at the end", chunkBytes(1, "A", 1, 2*MaxChunkBytes, 2*MaxChunkBytes, 1), ErrMalformed},
+		{"chunk past the end", chunkBytes(1, "A", 1, MaxChunkBytes+1, MaxChunkBytes, 2), ErrMalformed},
+		{"chunk short", chunkBytes(1, "A", 1, 3*MaxChunkBytes, MaxChunkBytes, MaxChunkBytes-1), ErrMalformed},
+		{"chunk empty", chunkBytes(1, "A", 1, 3*MaxChunkBytes, 0, 0), ErrMalformed},
+		{"chunk data over the bound", chunkBytes(1, "A", 1, 3*MaxChunkBytes, 0, MaxChunkBytes+1), ErrMalformed},
+		{"chunk truncated", chunkBytes(1, "A", 1, MaxBatchBytes+1, MaxChunkBytes, 1)[:12], ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,6 +154,57 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 }
 
+// chunkBytes encodes an EventChunk by hand, bypassing Encode's checks.
+func chunkBytes(batch uint64, origin string, seq, size, offset uint64, n int) []byte {
+	b := []byte{WireVersion, byte(TypeEventChunk)}
+	b = binary.AppendUvarint(b, batch)
+	b = appendString(b, origin)
+	b = binary.AppendUvarint(b, seq)
+	b = binary.AppendUvarint(b, size)
+	b = binary.AppendUvarint(b, offset)
+	return appendString(b, strings.Repeat("x", n))
+}
+
+func TestEncodeRefusesBadChunks(t *testing.T) {
+	for _, c := range []EventChunk{
+		{Batch: 1, Origin: "A", Seq: 1, Size: MaxBatchBytes, Data: make([]byte, MaxBatchBytes)},
+		{Batch: 1, Origin: "A", Seq: 1, Size: MaxChunkedEventBytes + 1, Data: make([]byte, MaxChunkBytes)},
+		{Batch: 1, Origin: "A", Seq: 1, Size: MaxBatchBytes + 1, Offset: 1, Data: make([]byte, MaxBatchBytes)},
+		{Batch: 1, Origin: "A", Seq: 1, Size: MaxBatchBytes + 1, Offset: MaxChunkBytes, Data: nil},
+	} {
+		if _, err := Encode(c); err == nil {
+			t.Errorf("Encode(size %d, offset %d, %d bytes) accepted", c.Size, c.Offset, len(c.Data))
+		}
+	}
+}
+
+// TestSplitEvent: the chunks of an event are canonical, each encodes and
+// decodes, and together they are the event.
+func TestSplitEvent(t *testing.T) {
+	for _, size := range []int{MaxBatchBytes + 1, 2 * MaxChunkBytes, 300 << 10, MaxChunkedEventBytes} {
+		e := engine.RawEvent{Origin: "HQ", Seq: 3, Data: bigData(size, 1)}
+		var got []byte
+		chunks := splitEvent(9, e)
+		if want := (size + MaxChunkBytes - 1) / MaxChunkBytes; len(chunks) != want {
+			t.Fatalf("%d bytes: %d chunks; want %d", size, len(chunks), want)
+		}
+		for _, c := range chunks {
+			b, err := Encode(c)
+			if err != nil {
+				t.Fatalf("%d bytes: chunk at %d: %v", size, c.Offset, err)
+			}
+			m, err := Decode(b)
+			if err != nil {
+				t.Fatalf("%d bytes: chunk at %d: %v", size, c.Offset, err)
+			}
+			got = append(got, m.(EventChunk).Data...)
+		}
+		if !bytes.Equal(got, e.Data) {
+			t.Fatalf("%d bytes: reassembled data differs", size)
+		}
+	}
+}
+
 func TestLargestMessagesFit(t *testing.T) {
 	long := strings.Repeat("o", MaxOriginLen-4)
 	vv := make(engine.VersionVector, MaxOrigins)
@@ -145,7 +216,10 @@ func TestLargestMessagesFit(t *testing.T) {
 	for i := range MaxBatchEvents {
 		ev.Events = append(ev.Events, engine.RawEvent{Origin: fmt.Sprintf("%s%04d", long, i), Seq: 1<<64 - 1, Data: make([]byte, per)})
 	}
-	for _, m := range []Message{Hello{Protocol: ProtocolVersion, Origin: long + "0000", Role: RolePeer, Have: vv}, Ack{Batch: 1<<64 - 1, Have: vv}, Nack{Batch: 1<<64 - 1, Reason: NackUnavailable, Have: vv}, ev} {
+	// A full chunk at the largest offset of a full one (3-byte varints).
+	chunk := EventChunk{Batch: 1<<64 - 1, Origin: long + "0000", Seq: 1<<64 - 1, Size: MaxChunkedEventBytes,
+		Offset: (MaxChunkedEventBytes/MaxChunkBytes - 1) * MaxChunkBytes, Data: make([]byte, MaxChunkBytes)}
+	for _, m := range []Message{Hello{Protocol: ProtocolVersion, Origin: long + "0000", Role: RolePeer, Have: vv}, Ack{Batch: 1<<64 - 1, Have: vv}, Nack{Batch: 1<<64 - 1, Reason: NackUnavailable, Have: vv}, ev, chunk} {
 		b, err := Encode(m)
 		if err != nil {
 			t.Fatalf("%s: %v", m.Type(), err)
@@ -211,4 +285,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	write("unsorted-vv", []byte{WireVersion, byte(TypeWant), 2, 1, 'B', 1, 1, 'A', 1})
 	write("forged-count", []byte{WireVersion, byte(TypeEvents), 1, 0xff, 0x07})
 	write("version-2", []byte{2, byte(TypeHello)})
+	write("chunk-small-event", chunkBytes(1, "A", 1, MaxBatchBytes, MaxChunkBytes-1, 1))
+	write("chunk-past-end", chunkBytes(1, "A", 1, MaxBatchBytes+1, MaxChunkBytes, 2))
+	write("chunk-huge-event", chunkBytes(1, "A", 1, MaxChunkedEventBytes+1, MaxChunkedEventBytes, 1))
 }

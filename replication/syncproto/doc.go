@@ -27,8 +27,9 @@
 // functions).
 //
 // Caveats: MaxMessageBytes bounds every message, so one version vector
-// holds at most MaxOrigins origins and one event at most MaxBatchBytes of
-// data; a log holding a larger event ends the session with ErrEventTooLarge
-// rather than send what the peer would refuse. Timers run on the real
-// clock; Now is used for timestamps only.
+// holds at most MaxOrigins origins. An event of more than MaxBatchBytes
+// travels alone as EventChunks, up to MaxChunkedEventBytes (1 MiB, HQ's
+// bound on an event); a log holding a larger event ends the session with
+// ErrEventTooLarge rather than send what the peer would refuse. Timers run
+// on the real clock; Now is used for timestamps only.
 package syncproto

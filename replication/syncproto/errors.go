@@ -14,8 +14,9 @@ var (
 	// ErrVersion is matched when a message's wire version or a Hello's
 	// protocol version is not this build's.
 	ErrVersion = errors.New("syncproto: unsupported version")
-	// ErrTooLarge is matched when a message exceeds MaxMessageBytes or a
-	// batch exceeds MaxBatchEvents or MaxBatchBytes.
+	// ErrTooLarge is matched when a message exceeds MaxMessageBytes, a
+	// batch exceeds MaxBatchEvents or MaxBatchBytes, or a chunked event
+	// exceeds MaxChunkedEventBytes.
 	ErrTooLarge = errors.New("syncproto: message too large")
 	// ErrProtocol ends a session whose peer broke the protocol: a message
 	// out of turn, an Ack for a batch not in flight, more batches in
@@ -27,8 +28,9 @@ var (
 	// malformed (Nack bad): resending it cannot help.
 	ErrPeerRefused = errors.New("syncproto: peer refused an event as malformed")
 	// ErrEventTooLarge ends a session when the local log holds an event
-	// of more than MaxBatchBytes, which no batch can carry.
-	ErrEventTooLarge = errors.New("syncproto: event larger than MaxBatchBytes")
+	// of more than MaxChunkedEventBytes (1 MiB), which no session can
+	// carry.
+	ErrEventTooLarge = errors.New("syncproto: event larger than MaxChunkedEventBytes")
 	// ErrSessionClosed is returned by a request on a session that ended.
 	ErrSessionClosed = errors.New("syncproto: session closed")
 	// ErrInvalidHold is what a HoldServer wraps to refuse a malformed

@@ -26,10 +26,21 @@ const (
 	// MaxBatchEvents bounds the events of one Events message, so one
 	// batch is one bounded apply transaction at the receiver.
 	MaxBatchEvents = 256
-	// MaxBatchBytes bounds the event data of one Events message (and so
-	// the data of one event): with MaxBatchEvents envelopes of at most
-	// eventOverhead bytes each it stays under MaxMessageBytes.
+	// MaxBatchBytes bounds the event data of one Events message: with
+	// MaxBatchEvents envelopes of at most eventOverhead bytes each it
+	// stays under MaxMessageBytes. An event larger than this travels
+	// alone, as a run of EventChunk messages.
 	MaxBatchBytes = 40 << 10
+	// MaxChunkBytes bounds the data of one EventChunk: as much event data
+	// as a full Events message carries, so a chunk costs the link (and the
+	// peer's pings and acks queued behind it) no more than a batch does.
+	MaxChunkBytes = MaxBatchBytes
+	// MaxChunkedEventBytes bounds one event carried in chunks, and so the
+	// memory a receiver spends reassembling it (one such event per session
+	// at a time). It is hq.MaxEventBytes (and engine.MaxEventBytes): the
+	// largest event HQ's Raft log accepts, so a larger one could not be
+	// relayed anyway (tested). 1 MiB is 26 chunks.
+	MaxChunkedEventBytes = 1 << 20
 	// MaxOriginLen bounds an origin id: store ids are at most 32
 	// characters (node.MaxStoreIDLen).
 	MaxOriginLen = 32
@@ -53,6 +64,13 @@ const eventOverhead = 1 + MaxOriginLen + 10 + 3
 // and data. A compile-time check.
 const _ = uint(MaxMessageBytes - (2 + 10 + 3 + MaxBatchEvents*eventOverhead + MaxBatchBytes))
 
+// chunkOverhead is the largest EventChunk message but its data: header,
+// batch id, origin length and bytes, sequence, size, offset, data length.
+const chunkOverhead = 2 + 10 + 1 + MaxOriginLen + 10 + 3 + 3 + 3
+
+// The largest EventChunk must fit too.
+const _ = uint(MaxMessageBytes - (chunkOverhead + MaxChunkBytes))
+
 // Type is the kind of a message: its second byte on the wire.
 type Type uint8
 
@@ -70,13 +88,14 @@ const (
 	TypePing        Type = 10
 	TypePong        Type = 11
 	TypeRedirect    Type = 12
+	TypeEventChunk  Type = 13
 )
 
 var typeNames = map[Type]string{
 	TypeHello: "hello", TypeEvents: "events", TypeAck: "ack", TypeNack: "nack",
 	TypeWant: "want", TypeHoldRequest: "hold_request", TypeHoldReply: "hold_reply",
 	TypeVoidRequest: "void_request", TypeVoidReply: "void_reply", TypePing: "ping",
-	TypePong: "pong", TypeRedirect: "redirect",
+	TypePong: "pong", TypeRedirect: "redirect", TypeEventChunk: "event_chunk",
 }
 
 func (t Type) String() string {
@@ -136,6 +155,26 @@ type Hello struct {
 type Events struct {
 	Batch  uint64 // sender-chosen, increasing within a session
 	Events []engine.RawEvent
+}
+
+// EventChunk carries part of one event too large for an Events message
+// (more than MaxBatchBytes, at most MaxChunkedEventBytes). The event is
+// a batch of its own: its chunks share Batch, Origin, Seq and Size, come
+// in order with no other Events or EventChunk between them, and the
+// receiver applies the event and answers Ack or Nack for Batch once the
+// last chunk arrived.
+//
+// The chunking is canonical: chunk k carries bytes [k×MaxChunkBytes,
+// min((k+1)×MaxChunkBytes, Size)) — Offset is a multiple of MaxChunkBytes
+// and Data is MaxChunkBytes long except in the last chunk — so an event
+// has exactly one wire form.
+type EventChunk struct {
+	Batch  uint64
+	Origin string
+	Seq    uint64
+	Size   uint64 // the whole event's data
+	Offset uint64 // of Data within the event's data
+	Data   []byte
 }
 
 // Ack says a batch is committed and what the receiver holds after it.
@@ -270,6 +309,7 @@ func (VoidReply) Type() Type   { return TypeVoidReply }
 func (Ping) Type() Type        { return TypePing }
 func (Pong) Type() Type        { return TypePong }
 func (Redirect) Type() Type    { return TypeRedirect }
+func (EventChunk) Type() Type  { return TypeEventChunk }
 
 // holdStatuses are the wire values of engine.HoldStatus; 0 is "".
 var holdStatuses = []engine.HoldStatus{"", engine.HoldPending, engine.HoldPosted,

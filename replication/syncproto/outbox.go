@@ -21,6 +21,10 @@ type outbox struct {
 	mu      sync.Mutex // guards following
 	control []any      // Message or flushMark, FIFO, sent before events
 	events  []Message  // Events, FIFO
+	// chunkOff is how much of events[0], when it is chunked, has left as
+	// EventChunks: a chunked batch is one item, popped a chunk at a time
+	// so control messages (Acks, Pongs, replies) go out between chunks.
+	chunkOff int
 }
 
 // flushMark is queued behind messages that must leave before the session
@@ -63,6 +67,15 @@ func (o *outbox) pop() any {
 	}
 	if len(o.events) > 0 {
 		m := o.events[0]
+		if ev, ok := m.(Events); ok && chunked(ev) {
+			c := chunkAt(ev.Batch, ev.Events[0], o.chunkOff)
+			o.chunkOff += len(c.Data)
+			if o.chunkOff < len(ev.Events[0].Data) {
+				return c
+			}
+			o.chunkOff = 0
+			m = c
+		}
 		o.events[0] = nil
 		o.events = o.events[1:]
 		return m

@@ -71,6 +71,13 @@ type Session struct {
 	handlers sync.WaitGroup // hold and void request handlers
 	done     chan struct{}  // closed when Run returns
 
+	// asm is the chunked event being reassembled: the reader's alone.
+	asm *assembly
+	// chunkBusy: a chunked batch was started and not yet answered. The
+	// reader sets it at an event's first chunk, the applier clears it
+	// before it answers the batch.
+	chunkBusy atomic.Bool
+
 	lastRecv atomic.Int64 // when a message last arrived: nanoseconds after start (monotonic)
 	start    time.Time
 

@@ -87,21 +87,13 @@ func (s *Session) route(ctx context.Context, m Message) error {
 	case Hello:
 		return fmt.Errorf("syncproto: second hello: %w", ErrProtocol)
 	case Events:
-		have := make(engine.VersionVector)
-		for _, e := range m.Events {
-			if e.Seq > have[e.Origin] {
-				have[e.Origin] = e.Seq
-			}
+		if a := s.asm; a != nil {
+			return fmt.Errorf("syncproto: batch %d while (%s, %d) of batch %d is half received: %w",
+				m.Batch, a.origin, a.seq, a.batch, ErrProtocol)
 		}
-		if err := s.deliver(ctx, peerHolds{have: have}); err != nil {
-			return err
-		}
-		select {
-		case s.applyCh <- m:
-			return nil
-		default:
-			return fmt.Errorf("syncproto: more than %d batches in flight: %w", MaxInFlightBatches, ErrProtocol)
-		}
+		return s.enqueue(ctx, m)
+	case EventChunk:
+		return s.chunk(ctx, m)
 	case Ping:
 		return s.out.push(Pong(m))
 	case HoldRequest:
@@ -127,6 +119,66 @@ func (s *Session) route(ctx context.Context, m Message) error {
 	return s.deliver(ctx, m) // Ack, Nack, Want, Pong, Redirect
 }
 
+// enqueue hands a received batch to the applier, first telling the main
+// loop the peer holds its events.
+func (s *Session) enqueue(ctx context.Context, m Events) error {
+	have := make(engine.VersionVector)
+	for _, e := range m.Events {
+		if e.Seq > have[e.Origin] {
+			have[e.Origin] = e.Seq
+		}
+	}
+	if err := s.deliver(ctx, peerHolds{have: have}); err != nil {
+		return err
+	}
+	select {
+	case s.applyCh <- m:
+		return nil
+	default:
+		return fmt.Errorf("syncproto: more than %d batches in flight: %w", MaxInFlightBatches, ErrProtocol)
+	}
+}
+
+// assembly is the chunked event the reader is reassembling.
+type assembly struct {
+	batch     uint64
+	origin    string
+	seq, size uint64
+	data      []byte // len is the next offset; cap is size
+}
+
+// chunk adds a chunk to the event under reassembly, or starts one, and
+// hands the event to the applier as a batch of its own once complete.
+// Decode has checked each chunk alone (size within MaxChunkedEventBytes,
+// canonical offset and length); here the chunks must continue one
+// another. A chunk that starts an event while another chunked batch is
+// unanswered breaks the protocol, so a session holds at most one event
+// of up to MaxChunkedEventBytes, reassembling or queued to apply.
+func (s *Session) chunk(ctx context.Context, c EventChunk) error {
+	a := s.asm
+	if a == nil {
+		if c.Offset != 0 {
+			return fmt.Errorf("syncproto: chunk of (%s, %d) batch %d at offset %d starts no event: %w",
+				c.Origin, c.Seq, c.Batch, c.Offset, ErrProtocol)
+		}
+		if !s.chunkBusy.CompareAndSwap(false, true) {
+			return fmt.Errorf("syncproto: chunked (%s, %d) batch %d before the last chunked batch was answered: %w",
+				c.Origin, c.Seq, c.Batch, ErrProtocol)
+		}
+		a = &assembly{batch: c.Batch, origin: c.Origin, seq: c.Seq, size: c.Size, data: make([]byte, 0, c.Size)}
+		s.asm = a
+	} else if c.Batch != a.batch || c.Origin != a.origin || c.Seq != a.seq || c.Size != a.size || c.Offset != uint64(len(a.data)) {
+		return fmt.Errorf("syncproto: chunk (batch %d, %s, %d, offset %d of %d) does not continue (batch %d, %s, %d, offset %d of %d): %w",
+			c.Batch, c.Origin, c.Seq, c.Offset, c.Size, a.batch, a.origin, a.seq, len(a.data), a.size, ErrProtocol)
+	}
+	a.data = append(a.data, c.Data...)
+	if uint64(len(a.data)) < a.size {
+		return nil
+	}
+	s.asm = nil
+	return s.enqueue(ctx, Events{Batch: a.batch, Events: []engine.RawEvent{{Origin: a.origin, Seq: a.seq, Data: a.data}}})
+}
+
 // applyLoop commits received batches in order and answers each with Ack
 // or Nack. A batch refused as malformed, or a redirect, ends the session.
 func (s *Session) applyLoop(ctx context.Context, feed *Feed) error {
@@ -138,6 +190,11 @@ func (s *Session) applyLoop(ctx context.Context, feed *Feed) error {
 		case b = <-s.applyCh:
 		}
 		have, err := s.local.Applier.Apply(ctx, b.Events)
+		if chunked(b) {
+			// Answered below: the peer may start its next chunked
+			// batch once it has our answer, so free the slot first.
+			s.chunkBusy.Store(false)
+		}
 		if err == nil {
 			feed.Notify()
 			if err := s.deliver(ctx, applied{have: have, n: len(b.Events)}); err != nil {

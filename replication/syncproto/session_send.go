@@ -34,8 +34,20 @@ type sender struct {
 
 // flight is one unacknowledged batch.
 type flight struct {
-	batch  uint64
-	events int
+	batch   uint64
+	events  int
+	chunked bool // one event sent as EventChunks
+}
+
+// chunkedInFlight reports whether a chunked batch awaits its answer: the
+// receiver holds at most one chunked event at a time, so the next waits.
+func (snd *sender) chunkedInFlight() bool {
+	for _, f := range snd.inflight {
+		if f.chunked {
+			return true
+		}
+	}
+	return false
 }
 
 // mainLoop owns the sender: it reacts to the peer's messages, to commits
@@ -203,10 +215,11 @@ func (s *Session) fill(ctx context.Context, snd *sender) error {
 			snd.more = false
 			break
 		}
-		if err := s.out.push(Events{Batch: snd.next, Events: events}); err != nil {
+		b := Events{Batch: snd.next, Events: events}
+		if err := s.out.push(b); err != nil {
 			return err
 		}
-		snd.inflight = append(snd.inflight, flight{batch: snd.next, events: len(events)})
+		snd.inflight = append(snd.inflight, flight{batch: snd.next, events: len(events), chunked: chunked(b)})
 		snd.next++
 	}
 	s.acked(snd)
@@ -215,7 +228,9 @@ func (s *Session) fill(ctx context.Context, snd *sender) error {
 
 // batch collects the next events the peer lacks, this node's own origin
 // first (its lag is what HQ waits for), then the others in order, up to
-// BatchEvents and BatchBytes.
+// BatchEvents and BatchBytes. An event larger than MaxBatchBytes is a
+// batch of its own (sent as EventChunks), and only while no other chunked
+// batch is in flight: until then batch returns nothing more.
 func (s *Session) batch(ctx context.Context, snd *sender, own engine.VersionVector) ([]engine.RawEvent, error) {
 	self := s.local.Log.Origin()
 	origins := make([]string, 0, len(own))
@@ -248,7 +263,17 @@ func (s *Session) batch(ctx context.Context, snd *sender, own engine.VersionVect
 					return nil, fmt.Errorf("syncproto: log returned (%s, %d) after (%s, %d)", e.Origin, e.Seq, o, snd.sent[o])
 				}
 				if len(e.Data) > MaxBatchBytes {
-					return nil, fmt.Errorf("syncproto: (%s, %d) is %d bytes: %w", o, e.Seq, len(e.Data), ErrEventTooLarge)
+					switch {
+					case len(out) > 0:
+						return out, nil // it goes alone, next
+					case len(e.Data) > MaxChunkedEventBytes:
+						return nil, fmt.Errorf("syncproto: (%s, %d) is %d bytes, over the %d bytes (MaxChunkedEventBytes) a session carries: %w",
+							o, e.Seq, len(e.Data), MaxChunkedEventBytes, ErrEventTooLarge)
+					case snd.chunkedInFlight():
+						return nil, nil // it waits for the answer to the one in flight
+					}
+					snd.sent[o] = e.Seq
+					return []engine.RawEvent{e}, nil
 				}
 				if len(out) > 0 && (size+len(e.Data) > s.cfg.BatchBytes || len(out) >= s.cfg.BatchEvents) {
 					return out, nil
