@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -55,9 +56,11 @@ func (n *Node) Identify(ctx context.Context, terminal string, req IdentifyReques
 // Enroll registers a new member whose id is the normalised mobile number,
 // as one member.enrolled event. Refusals: invalid_params (with the
 // field), member_exists (with data.member_id) when the mobile, card or
-// e-mail already belongs to a member here — including a retry of the
-// same enrolment, as the protocol says. The same mobile enrolled at two
-// stores that could not see each other folds into one member.
+// e-mail already belongs to a member here. A retry of the same enrolment
+// by the same terminal (identical params, as after a dropped connection)
+// gets the original answer instead: the protocol makes every mutating
+// method idempotent under retry. The same mobile enrolled at two stores
+// that could not see each other folds into one member.
 func (n *Node) Enroll(ctx context.Context, terminal string, req EnrollRequest) (*Member, error) {
 	if err := n.enter(ctx); err != nil {
 		return nil, err
@@ -71,12 +74,32 @@ func (n *Node) Enroll(ctx context.Context, terminal string, req EnrollRequest) (
 	if r != nil {
 		return nil, n.refused(r)
 	}
+	fp, err := fingerprint("member.enroll/v1", req)
+	if err != nil {
+		return nil, err
+	}
+	replayKey := key("e", terminal, fp)
 	now := n.now()
 	var m *Member
 	var refusal *engine.Refusal
 	err = n.update(func(tx *bbolt.Tx) error {
 		m, refusal = nil, nil
 		if owner := ownerOf(tx, id, en); owner != "" {
+			// The same enrolment retried by the same till (its connection
+			// dropped before the answer) gets the original answer; any
+			// other enrolment of a taken identifier is member_exists.
+			var ans answerRecord
+			found, err := getJSON(tx.Bucket(bucketAnswers), replayKey, &ans)
+			if err != nil {
+				return err
+			}
+			if found && ans.Fingerprint == fp {
+				m = new(Member)
+				if err := json.Unmarshal(ans.Answer, m); err != nil {
+					return fmt.Errorf("node: stored enrolment answer: %w: %w", ErrCorrupt, err)
+				}
+				return nil
+			}
 			refusal = refuse(ReasonMemberExists, "already a member", "member_id", owner)
 			return nil
 		}
@@ -88,8 +111,14 @@ func (n *Node) Enroll(ctx context.Context, terminal string, req EnrollRequest) (
 		if err != nil {
 			return err
 		}
-		m, err = n.view(tx, p, rec, now)
-		return err
+		if m, err = n.view(tx, p, rec, now); err != nil {
+			return err
+		}
+		answer, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("node: encode enrolment answer: %w", err)
+		}
+		return putJSON(tx.Bucket(bucketAnswers), replayKey, answerRecord{V: recordVersion, Fingerprint: fp, Answer: answer})
 	})
 	if err != nil {
 		return nil, err

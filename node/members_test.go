@@ -1,7 +1,12 @@
 package node
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"testing"
+
+	"github.com/patron/patron/engine"
 )
 
 func TestIdentify(t *testing.T) {
@@ -181,4 +186,38 @@ func TestConsents(t *testing.T) {
 	if len(changes) != 2 || changes[1].Member.Points.Redeemable != 0 {
 		t.Errorf("got %d changes: %s", len(changes), mustJSON(t, changes))
 	}
+}
+
+// TestEnrollRetryGetsTheOriginalAnswer: the same enrolment sent again by
+// the same terminal (its connection dropped before the answer) gets the
+// original answer; another terminal, or other params, get member_exists.
+func TestEnrollRetryGetsTheOriginalAnswer(t *testing.T) {
+	h := newHarness(t, "off")
+	req := EnrollRequest{Mobile: "+919800000009", FirstName: "Ravi", Consents: map[string]bool{"programme_terms": true}}
+	first, err := h.Enroll(ctx, "T01", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := h.Enroll(ctx, "T01", req)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	a, _ := json.Marshal(first)
+	b, _ := json.Marshal(again)
+	if !bytes.Equal(a, b) {
+		t.Errorf("retry answered\n%s\nwant\n%s", b, a)
+	}
+	if _, err := h.Enroll(ctx, "T02", req); !isReason(err, ReasonMemberExists) {
+		t.Errorf("the same params from another terminal: %v, want member_exists", err)
+	}
+	other := req
+	other.FirstName = "Someone else"
+	if _, err := h.Enroll(ctx, "T01", other); !isReason(err, ReasonMemberExists) {
+		t.Errorf("other params for a taken mobile: %v, want member_exists", err)
+	}
+}
+
+func isReason(err error, reason string) bool {
+	var r *engine.Refusal
+	return errors.As(err, &r) && r.Reason == reason
 }

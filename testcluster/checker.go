@@ -2,7 +2,6 @@ package testcluster
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 )
@@ -88,29 +87,6 @@ type Limits struct {
 	OfflineAllowance int64
 	// MaxPartitionedStores is how many stores were cut from HQ at once.
 	MaxPartitionedStores int
-	// EnrolRetryMayFindMember accepts a retried member.enroll answered
-	// member_exists after the first attempt enrolled: the node's
-	// enrolment carries no request id, so its retry cannot return the
-	// original answer, although the protocol calls every mutating method
-	// idempotent. An open finding (see EnrolRetryFindings); the state
-	// still changes once, which the other checks hold.
-	EnrolRetryMayFindMember bool
-}
-
-// enrolRetryRefusal is how a till records a retried enrolment answered
-// member_exists.
-const enrolRetryRefusal = "refused:member_exists"
-
-// EnrolRetryFindings lists the enrolments whose retry was answered
-// member_exists (what EnrolRetryMayFindMember accepts).
-func EnrolRetryFindings(ops []TillOp) []string {
-	var out []string
-	for _, op := range ops {
-		if op.Method == "member.enroll" && slices.Contains(op.Answers, enrolRetryRefusal) {
-			out = append(out, fmt.Sprintf("%s %s enrol %s", op.Store, op.Till, op.Member))
-		}
-	}
-	return out
 }
 
 // Violation is one broken invariant.
@@ -148,9 +124,6 @@ type addFunc func(invariant, format string, args ...any)
 func checkRetries(ops []TillOp, lim Limits, add addFunc) {
 	for _, op := range ops {
 		for i := 1; i < len(op.Answers); i++ {
-			if lim.EnrolRetryMayFindMember && op.Method == "member.enroll" && op.Answers[i] == enrolRetryRefusal {
-				continue
-			}
 			if op.Answers[i] != op.Answers[0] {
 				add("retry-same-answer", "%s %s %s: answer %d was %.160s, the first %.160s",
 					op.Store, op.Method, op.Ref, i+1, op.Answers[i], op.Answers[0])

@@ -45,9 +45,6 @@ type Result struct {
 	Converged []time.Duration
 	// Internal lists internal errors tills saw.
 	Internal []string
-	// Findings are known gaps accepted by the run's Limits (enrolment
-	// retries answered member_exists).
-	Findings []string
 }
 
 // Summary is the result on one line.
@@ -56,8 +53,8 @@ func (r Result) Summary() string {
 	for _, d := range r.Converged {
 		maxConv = max(maxConv, d)
 	}
-	return fmt.Sprintf("seed=%d ops=%d events=%d converge_max=%v violations=%d enrol_retry_findings=%d %s",
-		r.Seed, len(r.Ops), r.Events, maxConv.Round(time.Millisecond), len(r.Violations), len(r.Findings), r.Faults)
+	return fmt.Sprintf("seed=%d ops=%d events=%d converge_max=%v violations=%d %s",
+		r.Seed, len(r.Ops), r.Events, maxConv.Round(time.Millisecond), len(r.Violations), r.Faults)
 }
 
 // Run runs a schedule. An error means the harness could not run it (a
@@ -142,8 +139,7 @@ func Run(ctx context.Context, s Schedule) (Result, error) {
 	// Any store may find HQ unreachable (partitions, loss, a leader
 	// kill): the bound allows for all of them at once.
 	res.Violations = append(res.Violations, Check(res.Ops, views, Limits{OfflineAllowance: opts.OfflineAllowance,
-		MaxPartitionedStores: len(c.Stores), EnrolRetryMayFindMember: true})...)
-	res.Findings = EnrolRetryFindings(res.Ops)
+		MaxPartitionedStores: len(c.Stores)})...)
 	res.Faults = c.Faults()
 	res.Events = rec.Events()
 	for _, nn := range c.nodes() {
