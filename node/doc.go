@@ -23,12 +23,13 @@
 //
 // # Group commit
 //
-// Every mutation runs in one bbolt write transaction through DB.Batch, so
-// concurrent sales share an fsync (BatchMaxDelay, BatchMaxSize). A sale
+// Every mutation runs in one bbolt write transaction through the group
+// committer (groupcommit.go): a lone sale commits at once, and sales that
+// arrive while a commit runs share the next fsync (up to BatchMaxSize). A sale
 // does all of its reads, checks, evaluation and writes inside the
 // transaction function: two sales of one member serialise there and the
 // second sees the first's redemption, so online redemption never
-// overdraws. Batch may run a function more than once, so functions reset
+// overdraws. The committer may run a function more than once, so functions reset
 // what they capture; a refusal decided inside is captured and the function
 // returns nil, so it never aborts the other sales of its group (writes a
 // refused call made, such as an OTP try count, commit with the group).
@@ -53,6 +54,16 @@
 // Answers to tills (for replays), OTPs, terminals, HQ holds and overdraft
 // reports are local to the node. The node implements replication's
 // EventLog and HoldStore; cmd/patron checks that at compile time.
+//
+// # SMS outbox
+//
+// With Config.SMS set, texts (OTPs; the points a sale earned or redeemed,
+// with the new balance) are queued in the outbox buckets in the
+// transaction of the event that causes them, under a stable id, and one
+// goroutine owned by the node delivers them with retries and back-off
+// (outbox.go, docs/sms.md). Delivery is at least once; marketing texts
+// need the sms_marketing consent at queue and at send time. The senders
+// are in node/sms.
 //
 // # Storage
 //

@@ -74,11 +74,6 @@ const (
 	// OpenTimeout: the file lock is held by another process (a second
 	// patron on the same file); fail fast instead of hanging.
 	OpenTimeout = 2 * time.Second
-	// BatchMaxDelay is how long the first sale of a group waits for
-	// others before the group commits. An fsync costs ~0.3 ms here; 1 ms
-	// lets a busy store gather several sales per fsync while a lone sale
-	// pays at most 1 ms, invisible at a till.
-	BatchMaxDelay = time.Millisecond
 	// BatchMaxSize caps one group: each sale evaluates inside the write
 	// transaction (tens of µs), so 64 keeps a group under a few ms and
 	// its dirty pages small.

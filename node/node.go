@@ -28,7 +28,7 @@ type Node struct {
 	gate sync.RWMutex
 	db   *bbolt.DB
 
-	// commit runs a write transaction: db.Batch (group commit), or
+	// commit runs a write transaction: grouped (groupCommitter), or
 	// db.Update in the one-fsync-per-call benchmark baseline.
 	commit func(func(*bbolt.Tx) error) error
 
@@ -99,8 +99,6 @@ func openDB(cfg Config) (*bbolt.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: open %s: %w", cfg.Path, err)
 	}
-	db.MaxBatchDelay = BatchMaxDelay
-	db.MaxBatchSize = BatchMaxSize
 	return db, nil
 }
 
@@ -289,11 +287,11 @@ func (n *Node) result(err error) error {
 	return err
 }
 
-// commitFunc picks how write transactions commit: grouped (DB.Batch), or
-// one by one for the CommitEach baseline.
+// commitFunc picks how write transactions commit: grouped (see
+// groupCommitter), or one by one for the CommitEach baseline.
 func commitFunc(db *bbolt.DB, each bool) func(func(*bbolt.Tx) error) error {
 	if each {
 		return db.Update
 	}
-	return db.Batch
+	return (&groupCommitter{db: db}).commit
 }
