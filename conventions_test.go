@@ -74,6 +74,7 @@ var thirdPartyHome = map[string][]string{
 	"go.etcd.io/bbolt":             {"node", "replication"},
 	"github.com/pion/dtls":         {"replication"},
 	"github.com/hashicorp/raft":    {"replication"},
+	"github.com/linxGnu/gosmpp":    {"node"}, // node/sms only
 }
 
 func topLevel(importPath string) string {

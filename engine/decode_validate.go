@@ -55,6 +55,7 @@ func (v *validator) programme(p *Programme, zones ZoneResolver) {
 	v.redeem(&p.Redeem)
 	tierNames := v.tiers(p)
 	v.consents(p.Consents)
+	v.messages(p.Messages)
 	campaignIDs := v.campaigns(p.Campaigns, tierNames)
 	v.coupons(p.Coupons, campaignIDs)
 	slices.SortStableFunc(p.Tiers, func(a, b Tier) int { return cmp.Compare(a.MinSpend, b.MinSpend) })

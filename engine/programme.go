@@ -20,6 +20,7 @@ type Programme struct {
 	Tiers              []Tier        `json:"tiers,omitempty"`
 	TierWindowDays     int           `json:"tier_window_days,omitempty"`
 	Consents           []Consent     `json:"consents,omitempty"`
+	Messages           *Messages     `json:"messages,omitempty"` // SMS templates; nil: the built-in texts
 
 	// Location is the resolved Timezone (UTC when Timezone is empty). It is
 	// set by ParseProgramme through the caller's ZoneResolver, because

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/patron/patron/engine"
+	"github.com/patron/patron/node/sms"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -35,8 +36,13 @@ type Config struct {
 	// Zones resolves the programme's IANA time zone. Default
 	// time.LoadLocation.
 	Zones engine.ZoneResolver
-	// SMS sends OTP texts. Default (nil) a LogSender on Logger, chosen at
-	// Open: development only, it sends nothing and logs the code.
+	// SMS is the gateway for text messages (node/sms: SMPP, webhook,
+	// log). When set, Open starts the durable outbox (outbox.go): OTPs
+	// and points messages are queued in the transaction that causes
+	// them and delivered, retried and de-duplicated by one goroutine.
+	// Default (nil): no outbox; OTP texts go straight to a LogSender on
+	// Logger (development only: it sends nothing and logs the code) and
+	// no other message is queued.
 	SMS Sender
 	// NoSync skips fsync on commit. Tests only: an acknowledged mutation
 	// may be lost on power failure.
@@ -119,28 +125,15 @@ type HoldAuthority interface {
 	Reachable() bool
 }
 
-// Sender delivers a text message to a mobile number (E.164). The SMS
-// gateway is not part of this package; LogSender stands in for it.
-type Sender interface {
-	Send(ctx context.Context, to, text string) error
-}
+// Sender delivers a text message to an SMS gateway (node/sms has the
+// SMPP, webhook and log senders). An error wrapping sms.ErrPermanent is
+// not retried.
+type Sender = sms.Sender
 
 // LogSender is a Sender that logs messages instead of sending them, for
 // development nodes and tests. It logs the OTP text in clear: never use it
 // in production.
-type LogSender struct {
-	Logger *slog.Logger // default slog.Default()
-}
-
-// Send logs the message at Info level.
-func (s LogSender) Send(ctx context.Context, to, text string) error {
-	l := s.Logger
-	if l == nil {
-		l = slog.Default()
-	}
-	l.InfoContext(ctx, "sms", "to", to, "text", text)
-	return nil
-}
+type LogSender = sms.Log
 
 // validID reports whether s is 1..max characters of [A-Za-z0-9_.]. Store
 // and terminal ids have no '-', so a receipt id "<store>-<terminal>-<no>"

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/patron/patron/engine"
+	"github.com/patron/patron/node/sms"
 )
 
 // testProgramme is the seed case's programme (books earn 1 per Rs 10, the
@@ -93,10 +94,12 @@ type smsBox struct {
 	texts []string
 }
 
-func (s *smsBox) Send(_ context.Context, to, text string) error {
+func (s *smsBox) Send(_ context.Context, m sms.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.texts = append(s.texts, to+" "+text)
+	if m.Kind == engine.MessageOTP {
+		s.texts = append(s.texts, m.To+" "+m.Text)
+	}
 	return nil
 }
 

@@ -20,6 +20,7 @@ type Node struct {
 	origin    string // Config.Origin, or Config.Store
 	log       *slog.Logger
 	metrics   *metrics      // nil without Config.Metrics
+	outbox    *outbox       // nil without Config.SMS
 	committed chan struct{} // see Committed
 
 	// gate is held shared by every call (enter, leave) and exclusively
@@ -64,6 +65,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("node: open: %w", err)
 	}
+	withOutbox := cfg.SMS != nil
 	cfg = cfg.withDefaults()
 	db, err := openDB(cfg)
 	if err != nil {
@@ -89,6 +91,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, errors.Join(err, db.Close())
 		}
 		n.metrics = m
+	}
+	if withOutbox {
+		n.startOutbox(cfg.SMS)
 	}
 	return n, nil
 }
@@ -158,8 +163,8 @@ func (n *Node) load() error {
 	return nil
 }
 
-// Close waits for in-flight calls, then closes the data file. Calls after
-// Close return ErrClosed. Close is idempotent.
+// Close stops the outbox, waits for in-flight calls, then closes the
+// data file. Calls after Close return ErrClosed. Close is idempotent.
 func (n *Node) Close() error {
 	n.mu.Lock()
 	if n.closed {
@@ -168,6 +173,9 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.mu.Unlock()
+	if n.outbox != nil {
+		n.outbox.stop() // a send in flight is cancelled and stays queued
+	}
 	n.gate.Lock() // waits for calls in flight
 	defer n.gate.Unlock()
 	if err := n.db.Close(); err != nil {

@@ -40,8 +40,8 @@ func TestSchemaVersionRefused(t *testing.T) {
 		version uint32
 		want    string
 	}{
-		{99, "node: data file schema version 99 is newer than this build (3)"},
-		{1, "node: data file schema version 1 is older than this build (3) and cannot be migrated; start from a fresh data file"},
+		{99, "node: data file schema version 99 is newer than this build (4)"},
+		{1, "node: data file schema version 1 is older than this build (4) and cannot be migrated; start from a fresh data file"},
 	} {
 		db, err := bbolt.Open(path, 0o600, nil)
 		if err != nil {
@@ -251,5 +251,68 @@ func TestContextCancelled(t *testing.T) {
 	cancel()
 	if _, err := h.Identify(c, "T01", IdentifyRequest{Identifier: mobile("+919800000001")}); !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestOlderFilesAreMigrated: a version 2 or 3 file lacks some store-local
+// buckets; Open adds them, keeps everything else and stamps the current
+// version.
+func TestOlderFilesAreMigrated(t *testing.T) {
+	for _, tt := range []struct {
+		version uint32
+		drop    [][]byte
+	}{
+		{2, [][]byte{bucketOfflineSpent, bucketOutbox, bucketOutboxDue}},
+		{3, [][]byte{bucketOutbox, bucketOutboxDue}},
+	} {
+		path := filepath.Join(t.TempDir(), "old.db")
+		n, err := Open(ctx, Config{Path: path, Store: "S001", NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.LoadProgramme(ctx, testProgramme("test-1", "off")); err != nil {
+			t.Fatal(err)
+		}
+		n.Close()
+		db, err := bbolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Update(func(tx *bbolt.Tx) error {
+			for _, b := range tt.drop {
+				if err := tx.DeleteBucket(b); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(bucketMeta).Put(metaSchema, binary.BigEndian.AppendUint32(nil, tt.version))
+		})
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err = Open(ctx, Config{Path: path, Store: "S001", NoSync: true})
+		if err != nil {
+			t.Fatalf("version %d: %v", tt.version, err)
+		}
+		if p := n.Programme(); p == nil || p.Version != "test-1" {
+			t.Errorf("version %d: programme lost in the migration", tt.version)
+		}
+		n.Close()
+		db, err = bbolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.View(func(tx *bbolt.Tx) error {
+			if v := binary.BigEndian.Uint32(tx.Bucket(bucketMeta).Get(metaSchema)); v != schemaVersion {
+				t.Errorf("version %d: stamped %d after opening, want %d", tt.version, v, schemaVersion)
+			}
+			for _, b := range tt.drop {
+				if tx.Bucket(b) == nil {
+					t.Errorf("version %d: bucket %s not created", tt.version, b)
+				}
+			}
+			return nil
+		})
+		db.Close()
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/patron/patron/engine"
+	"github.com/patron/patron/node/sms"
 	"go.etcd.io/bbolt"
 )
 
@@ -38,6 +40,21 @@ func (n *Node) RequestOTP(ctx context.Context, terminal string, req OTPRequest) 
 	}
 	now := n.now()
 	sent := &OTPSent{SentTo: maskMobile(req.MemberID), ExpiresAt: now.Add(OTPValidity)}
+	text, err := n.render(engine.MessageOTP, engine.MessageData{Code: code, Points: req.Points,
+		Minutes: int(OTPValidity / time.Minute)})
+	if err != nil {
+		return nil, err
+	}
+	// The id is unique per request (the salt is random): every code asked
+	// for is a message of its own.
+	msg := outMessage{id: fmt.Sprintf("otp/%s/%d-%x", req.MemberID, now.UnixNano(), salt[:4]), kind: engine.MessageOTP,
+		member: req.MemberID, text: text, expires: &sent.ExpiresAt}
+	var first <-chan error
+	if n.outbox != nil {
+		var forget func()
+		first, forget = n.outbox.expect(msg.id)
+		defer forget()
+	}
 	var refusal *engine.Refusal
 	err = n.update(func(tx *bbolt.Tx) error {
 		refusal = nil
@@ -64,7 +81,10 @@ func (n *Node) RequestOTP(ctx context.Context, terminal string, req OTPRequest) 
 		}
 		rec = otpRecord{V: recordVersion, Salt: salt, Hash: otpHash(salt, code), Points: req.Points,
 			ExpiresAt: sent.ExpiresAt, Sends: append(sends, now)}
-		return putJSON(tx.Bucket(bucketOTPs), []byte(req.MemberID), rec)
+		if err := putJSON(tx.Bucket(bucketOTPs), []byte(req.MemberID), rec); err != nil {
+			return err
+		}
+		return n.queueTx(tx, msg, now)
 	})
 	if err != nil {
 		return nil, err
@@ -72,12 +92,31 @@ func (n *Node) RequestOTP(ctx context.Context, terminal string, req OTPRequest) 
 	if refusal != nil {
 		return nil, n.refused(refusal)
 	}
-	text := fmt.Sprintf("%s is your OTP to redeem %d points. Valid %d minutes. Do not share it.",
-		code, req.Points, int(OTPValidity/time.Minute))
-	if err := n.cfg.SMS.Send(ctx, req.MemberID, text); err != nil {
-		return nil, fmt.Errorf("node: send otp: %w", err)
+	if n.outbox == nil {
+		if err := n.cfg.SMS.Send(ctx, sms.Message{ID: msg.id, To: msg.member, Text: text, Kind: msg.kind}); err != nil {
+			return nil, fmt.Errorf("node: send otp: %w", err)
+		}
+		return sent, nil
 	}
-	return sent, nil
+	return sent, waitFirstSend(ctx, first)
+}
+
+// waitFirstSend waits up to OTPSendWait for the outbox's first attempt
+// to send an OTP. A permanent failure is the till's error (the code
+// will never arrive); a retryable one, or no answer in time, leaves the
+// code queued and the answer "sent".
+func waitFirstSend(ctx context.Context, first <-chan error) error {
+	t := time.NewTimer(OTPSendWait)
+	defer t.Stop()
+	select {
+	case err := <-first:
+		if errors.Is(err, sms.ErrPermanent) {
+			return fmt.Errorf("node: send otp: %w", err)
+		}
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 // checkOTP checks the OTP of a redemption when the programme asks for

@@ -386,6 +386,9 @@ func (n *Node) recordSale(tx *bbolt.Tx, s *sale, pr *priced) (*Receipt, *Member,
 		rc.MemberID = m.State.ID
 		rc.Points = ReceiptPoints{Earned: earn + bonus, Redeemed: s.in.redeem, Balance: bal.Balance}
 		rc.ReceiptText = receiptText(rc.Points)
+		if err := n.queuePointsTx(tx, p, s.receiptID, m.State.ID, rc.Points, at); err != nil {
+			return nil, nil, nil, false, err
+		}
 		if member, err = n.view(tx, p, m, at); err != nil {
 			return nil, nil, nil, false, err
 		}
@@ -400,6 +403,27 @@ func (n *Node) recordSale(tx *bbolt.Tx, s *sale, pr *priced) (*Receipt, *Member,
 		return nil, nil, nil, false, err
 	}
 	return rc, member, nil, false, nil
+}
+
+// queuePointsTx queues the sale's text, one per sale: points_redeemed
+// when it redeemed, else points_earned when it earned; both show the new
+// balance. Its id is the receipt id and the kind.
+func (n *Node) queuePointsTx(tx *bbolt.Tx, p *engine.Programme, receiptID, member string, pts ReceiptPoints, at time.Time) error {
+	if n.outbox == nil {
+		return nil
+	}
+	kind, data := engine.MessagePointsEarned, engine.MessageData{Points: pts.Earned, Balance: pts.Balance}
+	switch {
+	case pts.Redeemed > 0:
+		kind, data.Points = engine.MessagePointsRedeemed, pts.Redeemed
+	case pts.Earned <= 0:
+		return nil
+	}
+	text, err := engine.RenderMessage(p, kind, "", data)
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	return n.queueTx(tx, outMessage{id: receiptID + "/" + kind, kind: kind, member: member, text: text}, at)
 }
 
 // saleEntries are a sale's ledger entries, zero ones left out.

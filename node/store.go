@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -14,8 +15,12 @@ import (
 // reads. Bump it with a migration when a bucket or record changes shape.
 // Version 2 made the node event-sourced (events, version vector, holds);
 // version 1 files are refused (no migration: there is no production data
-// of version 1). Version 3 added the store-local offline_spent bucket.
-const schemaVersion uint32 = 3
+// of version 1). Versions 3 and 4 added store-local buckets (offline
+// spending; the SMS outbox), which opening an older file creates.
+const schemaVersion uint32 = 4
+
+// minMigratableVersion is the oldest file version Open migrates.
+const minMigratableVersion uint32 = 2
 
 // Bucket names, all in one place. Keys: "id" is a string; "\x00" separates
 // parts; numbers are big-endian so cursors walk them in order. The buckets
@@ -40,19 +45,26 @@ var (
 	bucketCoupons      = []byte("coupons")        // fold: code → couponRecord
 	bucketCouponUses   = []byte("coupon_uses")    // fold: code \x00 receipt id → useUsed or useReleased
 	bucketMemberOffers = []byte("member_coupons") // fold: member id \x00 code → empty
-	bucketAnswers      = []byte("answers")        // local: "s" \x00 receipt id, "r" \x00 receipt \x00 return_no → answerRecord
+	bucketAnswers      = []byte("answers")        // local: "s" \x00 receipt id, "r" \x00 receipt \x00 return_no, "e" \x00 terminal \x00 request fingerprint → answerRecord
 	bucketTerminals    = []byte("terminals")      // local: terminal id → 0x01 + sha256(token)
 	bucketOTPs         = []byte("otps")           // local: member id → otpRecord
 	bucketHolds        = []byte("holds")          // HQ: hold id → holdRecord
 	bucketHoldPending  = []byte("hold_pending")   // HQ: member id \x00 hold id → pendingValue
 	bucketOverdrafts   = []byte("overdrafts")     // local: member id \x00 origin \x00 seq → overdraftRecord
+	bucketOutbox       = []byte("outbox")         // local: message id → outboxRecord
+	bucketOutboxDue    = []byte("outbox_due")     // local: due (timeKey) message id → empty; see outbox.go
 	bucketOfflineSpent = []byte("offline_spent")  // local: member id → 0x01 + int64 points redeemed offline since HQ last answered
+
+	// migratedBuckets are the local buckets files before version 4 may
+	// lack; opening such a file creates them.
+	migratedBuckets = [][]byte{bucketOfflineSpent, bucketOutbox, bucketOutboxDue}
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketEvents, bucketVV, bucketProgrammes, bucketMembers, bucketCards, bucketEmails,
 		bucketCardLog, bucketLedger, bucketEntryIDs, bucketBalances, bucketSpend, bucketReceipts,
 		bucketReturns, bucketCoupons, bucketCouponUses, bucketMemberOffers, bucketAnswers,
 		bucketTerminals, bucketOTPs, bucketHolds, bucketHoldPending, bucketOverdrafts, bucketOfflineSpent,
+		bucketOutbox, bucketOutboxDue,
 	}
 
 	// foldBuckets are hashed into StateDigest's "#state".
@@ -88,24 +100,50 @@ func initSchema(tx *bbolt.Tx) error {
 		v := binary.BigEndian.AppendUint32(nil, schemaVersion)
 		return tx.Bucket(bucketMeta).Put(metaSchema, v)
 	}
-	return checkSchema(tx)
+	if err := checkSchema(tx); err != nil {
+		return err
+	}
+	if binary.BigEndian.Uint32(tx.Bucket(bucketMeta).Get(metaSchema)) < schemaVersion {
+		return migrateLocalBuckets(tx)
+	}
+	return nil
 }
 
-// checkSchema checks the schema version and buckets of an existing file.
+// checkSchema checks the schema version and buckets of an existing file
+// (a version 2 or 3 file passes: initSchema migrates it).
 func checkSchema(tx *bbolt.Tx) error {
 	raw := tx.Bucket(bucketMeta).Get(metaSchema)
 	if len(raw) != 4 {
 		return fmt.Errorf("node: data file has no schema version: %w", ErrCorrupt)
 	}
-	if v := binary.BigEndian.Uint32(raw); v != schemaVersion {
+	v := binary.BigEndian.Uint32(raw)
+	if v != schemaVersion && v < minMigratableVersion {
+		return &SchemaVersionError{Found: v, Supported: schemaVersion}
+	}
+	if v > schemaVersion {
 		return &SchemaVersionError{Found: v, Supported: schemaVersion}
 	}
 	for _, name := range allBuckets {
+		if v < schemaVersion && slices.ContainsFunc(migratedBuckets, func(b []byte) bool { return bytes.Equal(b, name) }) {
+			continue // migrateLocalBuckets makes it
+		}
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("node: data file lacks bucket %s: %w", name, ErrCorrupt)
 		}
 	}
 	return nil
+}
+
+// migrateLocalBuckets takes a version 2 or 3 file to the current version:
+// it adds the store-local buckets those versions lacked (none holds folded
+// state, so nothing needs recomputing).
+func migrateLocalBuckets(tx *bbolt.Tx) error {
+	for _, name := range migratedBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("node: migrate: create bucket %s: %w", name, err)
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(metaSchema, binary.BigEndian.AppendUint32(nil, schemaVersion))
 }
 
 // record is a JSON value stored with a version field.

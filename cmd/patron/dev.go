@@ -25,6 +25,7 @@ type devOptions struct {
 	logLevel    string
 	inbox       string
 	outbox      string
+	sms         smsFlags
 }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -40,6 +41,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.inbox, "inbox", "", "folder legacy tills drop POSLog or bill XML files into (default: no file bridge)")
 	fs.StringVar(&o.outbox, "outbox", "", "folder the file bridge writes offer files to (default: none)")
+	o.sms.register(fs, smsLog)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		if errors.Is(err, errHelp) {
 			return nil
@@ -63,11 +65,11 @@ func serveDev(ctx context.Context, o devOptions, stdout io.Writer, logger *slog.
 		return err
 	}
 	reg := newRegistry()
-	n, err := openNode(ctx, nodeOptions{data: o.data, store: o.store}, logger, reg)
+	n, closeNode, err := openNode(ctx, nodeOptions{data: o.data, store: o.store, sms: o.sms}, logger, reg)
 	if err != nil {
 		return err
 	}
-	defer n.Close()
+	defer closeNode()
 	if _, err := n.LoadProgramme(ctx, programme); err != nil {
 		return fmt.Errorf("programme: %w", err)
 	}

@@ -56,6 +56,7 @@ type hqOptions struct {
 	link           linkFlags
 	logFormat      string
 	logLevel       string
+	sms            smsFlags
 }
 
 func runHQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -90,6 +91,7 @@ func runHQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fs.StringVar(&o.id, "id", "", "this node's id in the HQ cluster, e.g. HQ1 (required; also its event origin)")
 	fs.StringVar(&o.data, "data", "", "data directory: patron.db (the node) and raft/ (the Raft log and snapshots) (required)")
+	o.sms.register(fs, smsNone)
 	fs.StringVar(&o.raftListen, "raft-listen", "", "TCP address for Raft between HQ nodes, mutual TLS (required)")
 	fs.StringVar(&o.raftAdvertise, "raft-advertise", "", "Raft address the other HQ nodes dial (default: this node's --bootstrap entry, else --raft-listen)")
 	fs.StringVar(&o.syncListen, "sync-listen", "", "UDP address stores sync with (DTLS, pre-shared keys) (required)")
@@ -242,11 +244,11 @@ func serveHQ(ctx context.Context, c hqConfig, stdout io.Writer, logger *slog.Log
 		logger.Warn("no store keys configured: every store will be refused (--store-key or --store-keys)")
 	}
 	reg := newRegistry()
-	n, err := openNode(ctx, nodeOptions{data: c.data, store: c.id, origin: c.id}, logger, reg)
+	n, closeNode, err := openNode(ctx, nodeOptions{data: c.data, store: c.id, origin: c.id, sms: c.sms}, logger, reg)
 	if err != nil {
 		return err
 	}
-	defer n.Close()
+	defer closeNode()
 
 	raftLn, err := listenTCP("raft", c.raftListen)
 	if err != nil {

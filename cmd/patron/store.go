@@ -38,6 +38,7 @@ type storeOptions struct {
 	link        linkFlags
 	logFormat   string
 	logLevel    string
+	sms         smsFlags
 }
 
 func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -57,6 +58,7 @@ func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.inbox, "inbox", "", "folder legacy tills drop POSLog or bill XML files into (default: no file bridge)")
 	fs.StringVar(&o.outbox, "outbox", "", "folder the file bridge writes offer files to (default: none)")
 	fs.StringVar(&o.programme, "programme", "", "programme file to start with when the store has none yet (default: wait for HQ's)")
+	o.sms.register(fs, smsNone)
 	o.link.register(fs)
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -183,11 +185,11 @@ func parsePeers(peers, peerKeys []string) ([]chain.Peer, error) {
 func serveStore(ctx context.Context, c storeConfig, stdout io.Writer, logger *slog.Logger) error {
 	reg := newRegistry()
 	auth := chain.NewAuthority()
-	n, err := openNode(ctx, nodeOptions{data: c.data, store: c.store, authority: auth}, logger, reg)
+	n, closeNode, err := openNode(ctx, nodeOptions{data: c.data, store: c.store, authority: auth, sms: c.sms}, logger, reg)
 	if err != nil {
 		return err
 	}
-	defer n.Close()
+	defer closeNode()
 	if c.programme != nil && n.Programme() == nil {
 		if _, err := n.LoadProgramme(ctx, c.programme); err != nil {
 			return fmt.Errorf("programme: %w", err)

@@ -51,12 +51,18 @@ type nodeOptions struct {
 	store     string             // store id
 	origin    string             // event origin; default store
 	authority node.HoldAuthority // HQ for online redemptions; nil: the node decides itself
+	sms       smsFlags           // the SMS gateway of the outbox (sms.go)
 }
 
-// openNode creates the data directory and opens the node in it.
-func openNode(ctx context.Context, o nodeOptions, logger *slog.Logger, reg prometheus.Registerer) (*node.Node, error) {
+// openNode creates the data directory and opens the node in it with its
+// SMS gateway. closeNode closes the node, then the gateway.
+func openNode(ctx context.Context, o nodeOptions, logger *slog.Logger, reg prometheus.Registerer) (n *node.Node, closeNode func() error, err error) {
 	if err := os.MkdirAll(o.data, 0o750); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+		return nil, nil, fmt.Errorf("data directory: %w", err)
+	}
+	gw, err := o.sms.build(logger)
+	if err != nil {
+		return nil, nil, err
 	}
 	cfg := node.DefaultConfig()
 	cfg.Path = filepath.Join(o.data, "patron.db")
@@ -65,7 +71,12 @@ func openNode(ctx context.Context, o nodeOptions, logger *slog.Logger, reg prome
 	cfg.Authority = o.authority
 	cfg.Logger = logger
 	cfg.Metrics = reg
-	return node.Open(ctx, cfg)
+	cfg.SMS = gw.sender
+	if n, err = node.Open(ctx, cfg); err != nil {
+		return nil, nil, errors.Join(err, gw.close())
+	}
+	gw.attach(n)
+	return n, func() error { return errors.Join(n.Close(), gw.close()) }, nil
 }
 
 // addTerminals registers the tills' tokens (idempotent: a restart with the

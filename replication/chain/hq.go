@@ -47,6 +47,7 @@ type HQConfig struct {
 type HQ struct {
 	raft     *hq.Node
 	listener *transport.Listener
+	syncConn net.PacketConn // owned: the listener only borrows it
 	server   *syncproto.Server
 	feed     *syncproto.Feed
 	cancel   context.CancelFunc
@@ -73,6 +74,7 @@ func StartHQ(ctx context.Context, cfg HQConfig) (*HQ, error) {
 	}
 	raftNode, err := hq.Open(ctx, rc)
 	if err != nil {
+		cfg.SyncConn.Close()
 		return nil, fmt.Errorf("chain: raft: %w", err)
 	}
 	link := cfg.Link
@@ -82,9 +84,10 @@ func StartHQ(ctx context.Context, cfg HQConfig) (*HQ, error) {
 	})
 	if err != nil {
 		raftNode.Close()
+		cfg.SyncConn.Close()
 		return nil, fmt.Errorf("chain: sync listener: %w", err)
 	}
-	h := &HQ{raft: raftNode, listener: ln, feed: syncproto.NewFeed(cfg.Node)}
+	h := &HQ{raft: raftNode, listener: ln, syncConn: cfg.SyncConn, feed: syncproto.NewFeed(cfg.Node)}
 	session := cfg.Session
 	if session.Logger == nil {
 		session.Logger = cfg.Logger
@@ -101,6 +104,7 @@ func StartHQ(ctx context.Context, cfg HQConfig) (*HQ, error) {
 	if err != nil {
 		ln.Close()
 		raftNode.Close()
+		cfg.SyncConn.Close()
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -148,7 +152,9 @@ func (h *HQ) Close() error {
 	h.cancel()
 	err := errors.Join(h.server.Close(), h.listener.Close())
 	h.wg.Wait()
-	return errors.Join(err, h.raft.Close())
+	// The socket is closed last and always: a restarted node binds the
+	// same port again at once.
+	return errors.Join(err, h.raft.Close(), h.syncConn.Close())
 }
 
 // raftApplier commits a store's batch through Raft before the session

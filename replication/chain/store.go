@@ -57,6 +57,7 @@ type Store struct {
 	client   *syncproto.Client
 	server   *syncproto.Server // nil without PeerConn
 	listener *transport.Listener
+	peerConn net.PacketConn // owned: the listener only borrows it
 	feed     *syncproto.Feed
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -176,7 +177,7 @@ func (s *Store) servePeers(cfg StoreConfig, link transport.LinkConfig) error {
 		ln.Close()
 		return err
 	}
-	s.listener, s.server = ln, server
+	s.listener, s.server, s.peerConn = ln, server, cfg.PeerConn
 	return nil
 }
 
@@ -198,6 +199,9 @@ func (s *Store) Close() error {
 		err = errors.Join(s.server.Close(), s.listener.Close())
 	}
 	s.wg.Wait()
+	if s.peerConn != nil {
+		err = errors.Join(err, s.peerConn.Close())
+	}
 	return err
 }
 
