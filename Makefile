@@ -52,3 +52,11 @@ soak: ## run testcluster schedules for DURATION (default 5m); ends with one summ
 
 clean: ## remove build output and the dev and cluster data directories
 	rm -rf bin $(DATA) $(CLUSTER)
+
+.PHONY: crashsoak demo
+KILLS ?= 100
+crashsoak: build ## SIGKILL real patron processes (3 HQ, 3 stores) KILLS times under till load (default 100); one summary line
+	$(GO) run ./testcluster/cmd/crashsoak -bin $(BIN) -kills $(KILLS)
+
+demo: ## a 3 HQ + 3 store chain in one process, live in the terminal for a minute while links are cut and healed
+	$(GO) run ./testcluster/cmd/demo

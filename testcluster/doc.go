@@ -8,7 +8,8 @@
 //
 // A seed drives the workload and the faults; it is printed at start and on
 // failure, and -seed N replays a schedule exactly. Nothing imports this
-// package: it is used by its own tests, make soak and make demo.
+// package: it is used by its own tests, make soak, make crashsoak and
+// make demo.
 //
 // # Using it
 //
@@ -30,6 +31,29 @@
 // test; go run ./testcluster/cmd/soak (make soak) runs as many as fit a
 // duration and prints one summary line.
 //
+// # Real processes
+//
+// StartProcChain runs the same chain as real patron binaries (patron hq
+// ×3, patron store ×3, certificates from patron hq certs, the programme
+// loaded with patron hq programme load) on fixed loopback ports, and
+// RunCrashSoak kills one of them at random with SIGKILL under till load,
+// restarts it on its data directory and ports, again and again; at the
+// end it waits for every /status to show the same events, stops the
+// processes with SIGTERM, opens each bbolt file and runs Check. make
+// crashsoak KILLS=100 (go run ./testcluster/cmd/crashsoak) prints one
+// summary line; TestCrashSoakShort runs five kills in make test. The
+// processes run production timing (sessions dead after 5 s, redial
+// backoff up to 10 s), so convergence takes seconds, within
+// ProcConvergeBound; their views carry no causal-order trace (the tracer
+// lives in this process), the digests and vectors of their files do.
+//
+// # The demo
+//
+// make demo (go run ./testcluster/cmd/demo) runs a chain in this process
+// with Cluster.Trade's tills and draws, once a second, each store's link
+// to HQ, its lag and a few members' balances while a script cuts and
+// heals links.
+//
 // # What is real and what is simulated
 //
 // Everything under test is the production code wired as cmd/patron wires
@@ -46,7 +70,8 @@
 //     one process a crash is a close: the OS keeps every page written, so
 //     NoSync loses nothing here and the budget goes to faults, not disk
 //     waits. Power loss is not simulated; the node's own tests and the
-//     real-process mode (not built yet) cover fsync.
+//     real-process mode (RunCrashSoak: fsync on, SIGKILL) cover fsync
+//     short of power loss.
 //   - A store crash is abrupt at the till side (connections cut at once)
 //     but the node finishes the requests already inside it before its file
 //     closes, as bbolt would have either committed them or not.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 )
 
@@ -26,6 +27,10 @@ type tillRun struct {
 	receipts int
 	returns  int
 	sold     []soldReceipt // acknowledged sales with a member
+	// crash selects the crash soak's mix (crashStep): sales with a
+	// member, redemptions and a few returns, the operations whose loss or
+	// duplication a crash could cause.
+	crash bool
 }
 
 type soldReceipt struct {
@@ -45,7 +50,11 @@ func (w *tillRun) run(ctx context.Context, stop <-chan struct{}, round int) {
 			return
 		default:
 		}
-		w.step(ctx, round)
+		if w.crash {
+			w.crashStep(ctx)
+		} else {
+			w.step(ctx, round)
+		}
 		pause := tillPauseMin + time.Duration(w.rng.Int64N(int64(tillPauseMax-tillPauseMin)))
 		select {
 		case <-stop:
@@ -61,13 +70,7 @@ func (w *tillRun) run(ctx context.Context, stop <-chan struct{}, round int) {
 func (w *tillRun) step(ctx context.Context, round int) {
 	t, rng := w.till, w.rng
 	member := w.members[rng.IntN(len(w.members))]
-	drops := 0
-	switch r := rng.IntN(100); {
-	case r < 8:
-		drops = 1
-	case r < 10:
-		drops = 2
-	}
+	drops := w.drops()
 	switch a := rng.IntN(100); {
 	case a < 12:
 		t.Enroll(ctx, member, drops)
@@ -107,6 +110,45 @@ func (w *tillRun) step(ctx context.Context, round int) {
 	}
 }
 
+// drops draws how many times a request's connection is cut before it
+// is answered: 8% once, 2% twice.
+func (w *tillRun) drops() int {
+	switch r := w.rng.IntN(100); {
+	case r < 8:
+		return 1
+	case r < 10:
+		return 2
+	}
+	return 0
+}
+
+// crashStep makes one request of the crash soak's mix: the members are
+// enrolled beforehand, every sale names one.
+func (w *tillRun) crashStep(ctx context.Context) {
+	t, rng := w.till, w.rng
+	member := w.members[rng.IntN(len(w.members))]
+	drops := w.drops()
+	switch a := rng.IntN(100); {
+	case a < 60:
+		w.sale(ctx, member, 0, drops)
+	case a < 85:
+		// Online while the store reaches the HQ leader, else within the
+		// offline allowance.
+		w.receipts++
+		redeem := int64(20 + rng.IntN(130))
+		t.SaleAt(ctx, fmt.Sprint(w.receipts), member, 1, redeem+50, redeem, drops)
+	case a < 93:
+		_, _ = t.Identify(ctx, member)
+	default:
+		if s := w.pick(false); s != nil {
+			w.returns++
+			if op := t.Return(ctx, s.id, fmt.Sprintf("r%d", w.returns), s.member, 1, drops); op.Outcome == Acked {
+				s.returned++
+			}
+		}
+	}
+}
+
 func (w *tillRun) sale(ctx context.Context, member string, redeem int64, drops int) {
 	w.receipts++
 	qty := 1 + w.rng.IntN(3)
@@ -126,4 +168,28 @@ func (w *tillRun) pick(void bool) *soldReceipt {
 		return nil
 	}
 	return s
+}
+
+// Trade runs the schedules' workload at every till of c until ctx ends,
+// recording into rec, and returns once every till has stopped. seed
+// drives the tills; they trade with members Mobile(0) .. Mobile(members-1).
+func (c *Cluster) Trade(ctx context.Context, rec *Recorder, seed uint64, members int) {
+	rng := rand.New(rand.NewPCG(seed, 0x7ad3))
+	var pool []string
+	for i := range members {
+		pool = append(pool, Mobile(i))
+	}
+	var wg sync.WaitGroup
+	for _, st := range c.Stores {
+		for _, id := range st.Tills {
+			w := &tillRun{till: NewTill(st, id, rec, rng.Uint64()), rng: rand.New(rand.NewPCG(rng.Uint64(), 1)), members: pool}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer w.till.Close()
+				w.run(ctx, ctx.Done(), 0)
+			}()
+		}
+	}
+	wg.Wait()
 }

@@ -23,6 +23,7 @@ type Node struct {
 	log       *slog.Logger
 	m         *metrics
 	raft      *raft.Raft
+	trans     *raft.NetworkTransport
 	logStore  *raftboltdb.BoltStore
 	advertise string
 	observer  *raft.Observer
@@ -113,6 +114,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Logger:  hlog.Named("net"),
 	})
 	cleanup = append(cleanup, func() { trans.Close() })
+	n.trans = trans
 
 	rc := cfg.raftConfig(n.log)
 	if err := n.bootstrap(rc, snaps, trans); err != nil {
@@ -236,6 +238,9 @@ func (n *Node) Close() error {
 		n.mu.Unlock()
 		close(n.closing)
 		err := n.raft.Shutdown().Error()
+		// Shutdown closes the listener only: the pooled connections to
+		// peers stay open, and so would the peers' handlers reading them.
+		n.trans.CloseStreams()
 		n.raft.DeregisterObserver(n.observer)
 		n.wg.Wait()
 		n.cancel()

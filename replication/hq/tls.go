@@ -33,6 +33,10 @@ type tlsStream struct {
 	timeout   time.Duration // dial and handshake bound
 	log       *slog.Logger
 	rejected  func()
+
+	mu       sync.Mutex // guards following
+	accepted map[*serverConn]struct{}
+	closed   bool
 }
 
 func newTLSStream(ln net.Listener, advertise net.Addr, cfg *tls.Config, timeout time.Duration, log *slog.Logger, rejected func()) *tlsStream {
@@ -58,10 +62,35 @@ func (s *tlsStream) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &serverConn{Conn: tls.Server(c, s.server), s: s}, nil
+	sc := &serverConn{Conn: tls.Server(c, s.server), s: s}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	if s.accepted == nil {
+		s.accepted = map[*serverConn]struct{}{}
+	}
+	s.accepted[sc] = struct{}{}
+	return sc, nil
 }
 
-func (s *tlsStream) Close() error   { return s.ln.Close() }
+// Close stops accepting and closes the connections peers opened to this
+// node: raft's transport never closes them, and their handlers would
+// otherwise read until each peer hung up.
+func (s *tlsStream) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	conns := s.accepted
+	s.accepted = nil
+	s.mu.Unlock()
+	err := s.ln.Close()
+	for c := range conns {
+		c.Conn.Close()
+	}
+	return err
+}
 func (s *tlsStream) Addr() net.Addr { return s.advertise }
 
 // Dial connects to a peer and completes the TLS handshake within the
@@ -109,6 +138,14 @@ func (c *serverConn) handshake() error {
 		}
 	})
 	return c.err
+}
+
+// Close closes the connection and forgets it.
+func (c *serverConn) Close() error {
+	c.s.mu.Lock()
+	delete(c.s.accepted, c)
+	c.s.mu.Unlock()
+	return c.Conn.Close()
 }
 
 func (c *serverConn) Read(p []byte) (int, error) {
