@@ -6,6 +6,7 @@ CLUSTER   ?= ./cluster
 FUZZTIME  ?= 30s
 BENCHTIME ?= 2s
 PKGS      := ./...
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: help run cluster build test test-short vet bench fuzz clean
 
@@ -18,8 +19,8 @@ run: build ## run a store node with the demo programme (till on :7070, admin on 
 cluster: build ## run 3 HQ nodes and 2 stores on loopback (keys and data in CLUSTER=./cluster); Ctrl-C stops all
 	$(BIN) cluster --dir $(CLUSTER)
 
-build: ## build bin/patron
-	$(GO) build -o $(BIN) ./cmd/patron
+build: ## build bin/patron, its version from git describe (else "dev")
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/patron
 
 test: vet ## run every test with the race detector (what CI runs)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)

@@ -36,6 +36,9 @@ var (
 	ErrBadHold = fmt.Errorf("node: malformed hold: %w", engine.ErrBadEvent)
 	// ErrSchemaVersion is matched (errors.Is) by a *SchemaVersionError.
 	ErrSchemaVersion = errors.New("node: unsupported data file schema version")
+	// ErrLocked is returned when another process (a running node) holds
+	// the data file's lock for longer than OpenTimeout.
+	ErrLocked = errors.New("node: data file locked by another process (is a node running on it?)")
 )
 
 // SchemaVersionError reports a data file written by another build: a

@@ -102,7 +102,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 func openDB(cfg Config) (*bbolt.DB, error) {
 	db, err := bbolt.Open(cfg.Path, 0o600, &bbolt.Options{Timeout: OpenTimeout, NoSync: cfg.NoSync})
 	if err != nil {
-		return nil, fmt.Errorf("node: open %s: %w", cfg.Path, err)
+		return nil, fmt.Errorf("node: open %s: %w", cfg.Path, lockedError(err))
 	}
 	return db, nil
 }

@@ -91,13 +91,7 @@ func checkSnapshot(path string) error {
 	if err != nil {
 		return err
 	}
-	err = db.View(func(tx *bbolt.Tx) error {
-		if tx.Bucket(bucketMeta) == nil {
-			return fmt.Errorf("no meta bucket: %w", ErrCorrupt)
-		}
-		return checkSchema(tx)
-	})
-	return errors.Join(err, db.Close())
+	return errors.Join(db.View(checkTx), db.Close())
 }
 
 func removeIfExists(path string) error {

@@ -2,6 +2,7 @@ package posbridge
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,12 +70,25 @@ type incoming struct {
 	Error  *RPCError       `json:"error"`
 }
 
-// Dial connects to url (ws://host:port/pos/v1) as the terminal owning
-// token.
-func Dial(ctx context.Context, url, token string) (*Client, error) {
+// DialOption changes how [Dial] connects.
+type DialOption func(*websocket.Dialer)
+
+// WithTLSConfig makes a wss:// dial use cfg (for example a RootCAs pool
+// holding a till listener's self-signed certificate). Default: the
+// system's roots.
+func WithTLSConfig(cfg *tls.Config) DialOption {
+	return func(d *websocket.Dialer) { d.TLSClientConfig = cfg }
+}
+
+// Dial connects to url (ws://host:port/pos/v1, or wss:// when the node
+// serves tills over TLS) as the terminal owning token.
+func Dial(ctx context.Context, url, token string, opts ...DialOption) (*Client, error) {
 	d := websocket.Dialer{
 		Subprotocols:     []string{Subprotocol},
 		HandshakeTimeout: readHeaderTimeout,
+	}
+	for _, o := range opts {
+		o(&d)
 	}
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+token)

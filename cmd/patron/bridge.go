@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/patron/patron/node"
 	"github.com/patron/patron/posbridge/filedrop"
@@ -66,9 +65,7 @@ func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	n, err := node.Open(ctx, cfg)
 	if err != nil {
-		// bbolt's lock timeout: cmd may not import bbolt, so the message
-		// is matched.
-		if strings.Contains(err.Error(), "timeout") {
+		if errors.Is(err, node.ErrLocked) {
 			return fmt.Errorf("%s is locked by another process: stop the patron node using it first (%w)", cfg.Path, err)
 		}
 		return err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -79,7 +80,7 @@ func applyConfigFile(fs *flag.FlagSet, path string, set map[string]bool) error {
 		}
 		for _, v := range values {
 			if err := fs.Set(key.Value, v); err != nil {
-				problems = append(problems, fmt.Sprintf("line %d: key %q: %v", val.Line, key.Value, err))
+				problems = append(problems, fmt.Sprintf("line %d: key %q: %v", val.Line, key.Value, valueError(f, v, err)))
 			}
 		}
 	}
@@ -87,6 +88,26 @@ func applyConfigFile(fs *flag.FlagSet, path string, set map[string]bool) error {
 		return fmt.Errorf("config %s:\n  %s", path, strings.Join(problems, "\n  "))
 	}
 	return nil
+}
+
+// valueError says what a flag wants when a value does not parse; the
+// flag package's own message is only "parse error".
+func valueError(f *flag.Flag, v string, err error) error {
+	getter, ok := f.Value.(flag.Getter)
+	if !ok {
+		return err
+	}
+	switch getter.Get().(type) {
+	case time.Duration:
+		return fmt.Errorf("%q is not a duration: want a number with a unit, such as 500ms, 15s or 1m", v)
+	case bool:
+		return fmt.Errorf("%q is not a boolean: want true or false", v)
+	case int, int64, uint, uint64:
+		return fmt.Errorf("%q is not a whole number", v)
+	case float64:
+		return fmt.Errorf("%q is not a number", v)
+	}
+	return err
 }
 
 func scalarValues(n *yaml.Node) ([]string, error) {

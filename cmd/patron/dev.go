@@ -2,130 +2,157 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 )
 
 // devOptions are the flags of patron dev.
 type devOptions struct {
-	data        string
-	store       string
-	programme   string
-	posListen   string
-	adminListen string
-	terminals   multiFlag
-	logFormat   string
-	logLevel    string
-	inbox       string
-	outbox      string
-	sms         smsFlags
+	data          string
+	store         string
+	programme     string
+	posListen     string
+	adminListen   string
+	front         frontFlags
+	tlsSelfSigned bool
+	logFormat     string
+	logLevel      string
+	inbox         string
+	outbox        string
+	sms           smsFlags
 }
 
-func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o devOptions
+// devFlags registers patron dev's flags into a new flag set.
+func devFlags(o *devOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("patron dev", flag.ContinueOnError)
 	fs.StringVar(&o.data, "data", "./data", "data directory (the bbolt file lives here)")
 	fs.StringVar(&o.store, "store", "S001", "store id")
 	fs.StringVar(&o.programme, "programme", "", "programme file, JSON or YAML (default: the built-in demo programme)")
 	fs.StringVar(&o.posListen, "pos-listen", ":7070", "address for tills (WebSocket, path /pos/v1)")
-	fs.StringVar(&o.adminListen, "admin-listen", ":8080", "address for /healthz, /readyz and /metrics")
-	fs.Var(&o.terminals, "terminal", "terminal `ID=TOKEN` (repeatable; with none, T01 is created and its token printed)")
+	fs.StringVar(&o.adminListen, "admin-listen", ":8080", "address for /healthz, /readyz, /metrics and /backup")
+	o.front.register(fs)
+	fs.BoolVar(&o.tlsSelfSigned, "pos-tls-self-signed", false, "serve tills over wss:// with a self-signed pair for localhost, made in <data>/pos-tls/ (kept for the next start)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.inbox, "inbox", "", "folder legacy tills drop POSLog or bill XML files into (default: no file bridge)")
 	fs.StringVar(&o.outbox, "outbox", "", "folder the file bridge writes offer files to (default: none)")
 	o.sms.register(fs, smsLog)
-	if err := parseFlags(fs, args, stderr); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
-		return err
-	}
-	logger, err := newLogger(stderr, o.logFormat, o.logLevel)
-	if err != nil {
-		return err
-	}
-	return serveDev(ctx, o, stdout, logger)
+	return fs
 }
 
-func serveDev(ctx context.Context, o devOptions, stdout io.Writer, logger *slog.Logger) error {
-	terminals, generated, err := parseTerminals(o.terminals)
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o devOptions
+	fs := devFlags(&o)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return helpOK(err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("patron dev: unexpected argument %q (flags only; see patron dev -h)", fs.Arg(0))
+	}
+	c, err := o.resolve()
 	if err != nil {
 		return err
 	}
-	programme, err := programmeBytes(o.programme)
-	if err != nil {
-		return err
+	if o.tlsSelfSigned {
+		cert, key, created, err := selfSignedPair(o.data, nil)
+		if err != nil {
+			return err
+		}
+		c.tlsCert, c.tlsKey, c.selfSigned = cert, key, created
 	}
+	logger, _ := newLogger(stderr, o.logFormat, o.logLevel) // checked by resolve
+	return serveDev(ctx, c, stdout, logger)
+}
+
+// devConfig is patron dev's options, checked and loaded.
+type devConfig struct {
+	devOptions
+	frontConfig
+	programme  []byte
+	selfSigned bool // the pair was made at this start
+}
+
+// resolve checks the options, reporting every problem at once, and reads
+// the files they name.
+func (o devOptions) resolve() (devConfig, error) {
+	c := devConfig{devOptions: o}
+	var errs []error
+	fc, ferrs := o.front.resolve()
+	c.frontConfig, errs = fc, append(errs, ferrs...)
+	if o.tlsSelfSigned && o.front.tlsCert != "" {
+		errs = append(errs, errors.New("give --pos-tls-self-signed or --pos-tls-cert/--pos-tls-key, not both"))
+	}
+	if o.data == "" {
+		errs = append(errs, errors.New("--data is required"))
+	}
+	errs = append(errs, checkListen("pos-listen", o.posListen), checkListen("admin-listen", o.adminListen))
+	if o.outbox != "" && o.inbox == "" {
+		errs = append(errs, errors.New("--outbox needs --inbox"))
+	}
+	var err error
+	if c.programme, err = programmeBytes(o.programme); err != nil {
+		errs = append(errs, err)
+	} else if err := checkProgramme(o.programme, c.programme); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, o.sms.check())
+	if _, err := newLogger(io.Discard, o.logFormat, o.logLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("patron dev: %w", err)
+	}
+	return c, nil
+}
+
+func serveDev(ctx context.Context, c devConfig, stdout io.Writer, logger *slog.Logger) error {
 	reg := newRegistry()
-	n, closeNode, err := openNode(ctx, nodeOptions{data: o.data, store: o.store, sms: o.sms}, logger, reg)
+	n, closeNode, err := openNode(ctx, nodeOptions{data: c.data, store: c.store, sms: c.sms}, logger, reg)
 	if err != nil {
 		return err
 	}
 	defer closeNode()
-	if _, err := n.LoadProgramme(ctx, programme); err != nil {
+	if _, err := n.LoadProgramme(ctx, c.programme); err != nil {
 		return fmt.Errorf("programme: %w", err)
 	}
-	if err := addTerminals(ctx, n, terminals); err != nil {
+	if err := addTerminals(ctx, n, c.terminals); err != nil {
 		return err
 	}
 
-	posLn, err := listenTCP("pos", o.posListen)
+	posTLS, err := newPOSTLS(c.frontConfig, logger)
 	if err != nil {
 		return err
 	}
-	adminLn, err := listenTCP("admin", o.adminListen)
+	posLn, err := listenPOS(c.posListen, posTLS)
+	if err != nil {
+		return err
+	}
+	adminLn, err := listenTCP("admin", c.adminListen)
 	if err != nil {
 		posLn.Close()
 		return err
 	}
-	front, err := newTillFront(n, posLn, o.inbox, o.outbox, logger, reg)
+	front, err := newTillFront(n, posLn, c.inbox, c.outbox, logger, reg)
 	if err != nil {
 		closeAll(posLn, adminLn)
 		return err
 	}
 
-	printBanner(stdout, o, posLn.Addr(), adminLn.Addr(), terminals, generated)
-	logger.Info("store node up", "store", o.store, "pos", posLn.Addr().String(), "admin", adminLn.Addr().String())
-	comps := append(front.components(ctx), httpComponent("admin", adminLn, adminMux(reg, nil)))
+	printBanner(stdout, c, posURL(posLn.Addr(), posTLS != nil), adminLn.Addr())
+	logger.Info("store node up", "store", c.store, "pos", posLn.Addr().String(), "admin", adminLn.Addr().String(), "tls", posTLS != nil)
+	mux := adminMux(reg, nodeReady(n))
+	mux.HandleFunc("GET "+backupPath, requireToken(c.adminToken, "--admin-token or --admin-token-file", backupHandler(n, logger)))
+	comps := append(front.components(ctx), httpComponent("admin", adminLn, mux))
+	if posTLS != nil {
+		comps = append(comps, posTLS.component())
+	}
 	err = runComponents(ctx, logger, comps...)
 	logger.Info("store node stopped")
 	return err
-}
-
-type terminal struct{ id, token string }
-
-// parseTerminals reads ID=TOKEN flags; with none it makes T01 with a fresh
-// random token, which the banner prints.
-func parseTerminals(flags []string) ([]terminal, bool, error) {
-	if len(flags) == 0 {
-		var b [16]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, false, fmt.Errorf("terminal token: %w", err)
-		}
-		return []terminal{{"T01", hex.EncodeToString(b[:])}}, true, nil
-	}
-	seen := map[string]bool{}
-	out := make([]terminal, 0, len(flags))
-	for _, f := range flags {
-		id, token, ok := strings.Cut(f, "=")
-		if !ok || id == "" || token == "" {
-			return nil, false, fmt.Errorf("--terminal %q: want ID=TOKEN", f)
-		}
-		if seen[id] {
-			return nil, false, fmt.Errorf("--terminal %q: terminal %s given twice", f, id)
-		}
-		seen[id] = true
-		out = append(out, terminal{id, token})
-	}
-	return out, false, nil
 }
 
 func programmeBytes(path string) ([]byte, error) {
@@ -139,20 +166,30 @@ func programmeBytes(path string) ([]byte, error) {
 	return data, nil
 }
 
-func printBanner(w io.Writer, o devOptions, pos, admin net.Addr, terminals []terminal, generated bool) {
-	url := "ws://" + dialable(pos) + "/pos/v1"
-	fmt.Fprintf(w, "patron %s: store %s, data in %s\n", version, o.store, o.data)
+func printBanner(w io.Writer, c devConfig, url string, admin net.Addr) {
+	fmt.Fprintf(w, "patron %s: store %s, data in %s\n", version, c.store, c.data)
 	fmt.Fprintf(w, "pos listening on %s\n", url)
-	fmt.Fprintf(w, "admin listening on http://%s (/healthz, /readyz, /metrics)\n", dialable(admin))
+	if c.tlsCert != "" {
+		fmt.Fprintf(w, "pos TLS certificate %s (tills trust it with patron pos --ca %s)\n", c.tlsCert, c.tlsCert)
+	}
+	fmt.Fprintf(w, "admin listening on http://%s (/healthz, /readyz, /metrics, /backup)\n", dialable(admin))
+	printTerminals(w, c.terminals, c.generated)
+	if c.generated {
+		ca := ""
+		if c.tlsCert != "" {
+			ca = " --ca " + c.tlsCert
+		}
+		fmt.Fprintf(w, "try: patron pos --url %s%s --token %s hello\n", url, ca, c.terminals[0].token)
+	}
+}
+
+func printTerminals(w io.Writer, terminals []terminal, generated bool) {
 	for _, t := range terminals {
 		if generated {
 			fmt.Fprintf(w, "terminal %s token %s (generated; pass --terminal %s=TOKEN to fix it)\n", t.id, t.token, t.id)
 		} else {
 			fmt.Fprintf(w, "terminal %s configured\n", t.id)
 		}
-	}
-	if generated {
-		fmt.Fprintf(w, "try: patron pos --url %s --token %s hello\n", url, terminals[0].token)
 	}
 }
 

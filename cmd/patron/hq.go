@@ -84,6 +84,23 @@ func runHQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	var o hqOptions
+	fs := hqFlags(&o)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return helpOK(err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("patron hq: unexpected argument %q (flags only; see patron hq -h)", fs.Arg(0))
+	}
+	cfg, err := o.resolve()
+	if err != nil {
+		return err
+	}
+	logger, _ := newLogger(stderr, o.logFormat, o.logLevel) // checked by resolve
+	return serveHQ(ctx, cfg, stdout, logger)
+}
+
+// hqFlags registers patron hq's flags into a new flag set.
+func hqFlags(o *hqOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("patron hq", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), hqUsage+"\nFlags of patron hq (any of them may come from --config FILE):\n")
@@ -110,24 +127,7 @@ func runHQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o.link.register(fs)
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	if err := parseFlags(fs, args, stderr); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("patron hq: unexpected argument %q (flags only; see patron hq -h)", fs.Arg(0))
-	}
-	logger, err := newLogger(stderr, o.logFormat, o.logLevel)
-	if err != nil {
-		return err
-	}
-	cfg, err := o.resolve()
-	if err != nil {
-		return err
-	}
-	return serveHQ(ctx, cfg, stdout, logger)
+	return fs
 }
 
 // hqConfig is patron hq's options, checked and loaded.
@@ -183,21 +183,20 @@ func (o hqOptions) resolve() (hqConfig, error) {
 	}
 	if c.tlsCert == "" || c.tlsKey == "" || c.tlsCA == "" {
 		errs = append(errs, errors.New("Raft needs TLS: give --tls-dir, or --tls-cert, --tls-key and --tls-ca (patron hq certs makes them)"))
+	} else if _, err := hq.LoadTLS(c.tlsCert, c.tlsKey, c.tlsCA); err != nil {
+		errs = append(errs, err)
 	}
-	switch {
-	case o.adminToken != "" && o.adminTokenFile != "":
-		errs = append(errs, errors.New("give --admin-token or --admin-token-file, not both"))
-	case o.adminTokenFile != "":
-		tok, err := readSecret(o.adminTokenFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--admin-token-file: %w", err))
-		}
-		c.adminToken = tok
-	default:
-		c.adminToken = o.adminToken
+	var err error
+	if c.adminToken, err = secretFlag("admin-token", o.adminToken, o.adminTokenFile); err != nil {
+		errs = append(errs, err)
 	}
 	if o.heartbeat <= 0 || o.election < 0 {
 		errs = append(errs, errors.New("--raft-heartbeat must be positive and --raft-election not negative"))
+	}
+	errs = append(errs, checkListen("raft-listen", o.raftListen), checkListen("sync-listen", o.syncListen),
+		checkListen("admin-listen", o.adminListen), o.sms.check())
+	if _, err := newLogger(io.Discard, o.logFormat, o.logLevel); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("patron hq: %w", err)

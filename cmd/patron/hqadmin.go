@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,9 +22,9 @@ import (
 
 // HQ's admin API. GET /healthz, /readyz, /metrics and /status are open
 // (bind the admin listener to a management network); GET /overdrafts is
-// open too (it names member ids, not people). Every POST needs the admin
-// token as "Authorization: Bearer TOKEN" and is refused when none is
-// configured:
+// open too (it names member ids, not people). Every POST, and GET /backup
+// (the node's data file, backup.go), needs the admin token as
+// "Authorization: Bearer TOKEN" and is refused when none is configured:
 //
 //	POST /cluster/join    {"id":"HQ4","raft_addr":"10.0.0.4:7101"}
 //	POST /cluster/remove  {"id":"HQ3"}
@@ -92,8 +90,15 @@ func newHQAdmin(h *chain.HQ, n *node.Node, stores func() []string, token string,
 	return &hqAdmin{hq: h, node: n, stores: stores, token: token, log: logger, book: newSessionBook()}
 }
 
-// ready: Raft has a leader and the node has not stopped on a failure.
+// ready: the node is open, Raft has a leader and the node has not
+// stopped on a store failure. A follower is ready: it serves status and
+// redirects stores to the leader.
 func (a *hqAdmin) ready() error {
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	if err := a.node.Ping(ctx); err != nil {
+		return err
+	}
 	r := a.hq.Raft()
 	if err := r.Err(); err != nil {
 		return err
@@ -111,22 +116,12 @@ func (a *hqAdmin) routes(mux *http.ServeMux) *http.ServeMux {
 	mux.HandleFunc("POST /cluster/join", a.authorized(a.join))
 	mux.HandleFunc("POST /cluster/remove", a.authorized(a.remove))
 	mux.HandleFunc("POST /programme", a.authorized(a.programme))
+	mux.HandleFunc("GET "+backupPath, a.authorized(backupHandler(a.node, a.log)))
 	return mux
 }
 
 func (a *hqAdmin) authorized(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if a.token == "" {
-			writeJSON(w, http.StatusForbidden, apiError{Error: "admin API disabled: start patron hq with --admin-token or --admin-token-file"})
-			return
-		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
-			writeJSON(w, http.StatusUnauthorized, apiError{Error: "missing or wrong admin token"})
-			return
-		}
-		h(w, r)
-	}
+	return requireToken(a.token, "--admin-token or --admin-token-file", h)
 }
 
 type memberRequest struct {

@@ -12,11 +12,28 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
+
+	"github.com/patron/patron/node"
+	"github.com/patron/patron/posbridge"
+	"github.com/patron/patron/replication/syncproto"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."
+// (make build: git describe --always --dirty).
 var version = "dev"
+
+// printVersion says what this binary is and which formats it speaks, so
+// an operator can tell whether two builds can share data or a chain.
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "patron %s\n", version)
+	fmt.Fprintf(w, "go %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "data schema %d (files of schema %d and later are migrated at open; newer ones are refused)\n",
+		node.SchemaVersion, node.MinMigratableSchemaVersion)
+	fmt.Fprintf(w, "till protocol %s (WebSocket subprotocol)\n", posbridge.Subprotocol)
+	fmt.Fprintf(w, "store sync protocol %d, wire format %d\n", syncproto.ProtocolVersion, syncproto.WireVersion)
+}
 
 const usage = `patron — offline-first loyalty and promotions server
 
@@ -32,7 +49,13 @@ Usage:
   patron loadtest [flags]   drive till load at a node and print latency and throughput
   patron bridge replay --data DIR --store ID FILE...
                             send till files to a stopped node and print a JSON report
-  patron version            print the version
+  patron config check FILE [--for dev|store|hq]
+                            check a --config file without starting
+  patron backup --data DIR --to FILE | --admin URL --token-file F --to FILE
+                            copy a stopped node's data, or stream a running node's
+  patron restore --from FILE --data DIR
+                            put a backup back into a stopped node's data directory
+  patron version            print the version, the Go version and the data and protocol versions
 `
 
 func main() {
@@ -40,7 +63,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, errUsage) {
+		if !errors.Is(err, errUsage) && !errors.Is(err, errPrinted) {
 			fmt.Fprintln(os.Stderr, "patron:", err)
 		}
 		os.Exit(exitCode(err))
@@ -78,8 +101,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runLoadtest(ctx, args[1:], stdout, stderr)
 	case "bridge":
 		return runBridge(ctx, args[1:], stdout, stderr)
+	case "config":
+		return runConfig(args[1:], stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "patron", version)
+		printVersion(stdout)
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

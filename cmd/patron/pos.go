@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -30,6 +31,7 @@ func runPOS(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	url := fs.String("url", "ws://127.0.0.1:7070/pos/v1", "store node till endpoint")
 	token := fs.String("token", os.Getenv("PATRON_TOKEN"), "terminal token (default $PATRON_TOKEN)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the answer")
+	caFile := fs.String("ca", "", "PEM certificate(s) to trust for a wss:// URL, e.g. patron dev's <data>/pos-tls/cert.pem (default: the system's roots)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: patron pos [flags] METHOD [key=value | key:=json ...]
 
@@ -65,7 +67,15 @@ Flags:
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	client, err := posbridge.Dial(ctx, *url, *token)
+	var opts []posbridge.DialOption
+	if *caFile != "" {
+		roots, err := rootsFromFile(*caFile)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, posbridge.WithTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}))
+	}
+	client, err := posbridge.Dial(ctx, *url, *token, opts...)
 	if err != nil {
 		return err
 	}

@@ -99,6 +99,22 @@ func (f smsFlags) build(logger *slog.Logger) (*smsGateway, error) {
 	return nil, fmt.Errorf("--sms %q: must be log, smpp or webhook", f.kind)
 }
 
+// check reports every problem of the flags without building a sender
+// (patron config check; build checks the same at start).
+func (f smsFlags) check() error {
+	switch f.kind {
+	case smsNone, smsLog:
+		return nil
+	case smsSMPP:
+		password, perr := readSecretFile("--smpp-password-file", f.smppPasswordFile)
+		return errors.Join(perr, sms.SMPPConfig{Addr: f.smppAddr, SystemID: f.smppSystemID, Password: string(password)}.Validate())
+	case smsWebhook:
+		secret, serr := readSecretFile("--sms-webhook-secret-file", f.webhookSecretFile)
+		return errors.Join(serr, sms.WebhookConfig{URL: f.webhookURL, Secret: secret}.Validate())
+	}
+	return fmt.Errorf("--sms %q: must be log, smpp or webhook", f.kind)
+}
+
 // receipt records a delivery receipt in the attached node. It runs on
 // the SMPP reader; a failure has no caller to go to, so it is logged.
 func (g *smsGateway) receipt(logger *slog.Logger) func(sms.Receipt) {

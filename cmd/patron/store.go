@@ -28,9 +28,10 @@ type storeOptions struct {
 	keyFile     string
 	posListen   string
 	adminListen string
-	terminals   multiFlag
+	front       frontFlags
 	peers       multiFlag
 	peerKeys    multiFlag
+	peerKeyFile string
 	peerListen  string
 	inbox       string
 	outbox      string
@@ -41,8 +42,8 @@ type storeOptions struct {
 	sms         smsFlags
 }
 
-func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o storeOptions
+// storeFlags registers patron store's flags into a new flag set.
+func storeFlags(o *storeOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("patron store", flag.ContinueOnError)
 	fs.StringVar(&o.store, "store", "", "store id, e.g. S001: its node's id, event origin and DTLS identity at HQ (required)")
 	fs.StringVar(&o.data, "data", "", "data directory (the bbolt file lives here) (required)")
@@ -51,9 +52,10 @@ func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.keyFile, "key-file", "", "file holding the store's key in hex (instead of --key)")
 	fs.StringVar(&o.posListen, "pos-listen", ":7070", "address for tills (WebSocket, path /pos/v1)")
 	fs.StringVar(&o.adminListen, "admin-listen", ":8080", "address for /healthz, /readyz, /metrics and /status")
-	fs.Var(&o.terminals, "terminal", "terminal `ID=TOKEN` (repeatable; with none, T01 is created and its token printed)")
+	o.front.register(fs)
 	fs.Var(&o.peers, "peer", "a peer store `ID=HOST:PORT` (its --peer-listen) to sync with while HQ is unreachable (repeatable)")
 	fs.Var(&o.peerKeys, "peer-key", "the key this store shares with a peer, `ID=HEX`; both stores give the same one (repeatable)")
+	fs.StringVar(&o.peerKeyFile, "peer-keys", "", "file of peer keys, one ID=HEX a line (# comments allowed), instead of --peer-key")
 	fs.StringVar(&o.peerListen, "peer-listen", "", "UDP address peer stores sync with (default: peers are only dialled)")
 	fs.StringVar(&o.inbox, "inbox", "", "folder legacy tills drop POSLog or bill XML files into (default: no file bridge)")
 	fs.StringVar(&o.outbox, "outbox", "", "folder the file bridge writes offer files to (default: none)")
@@ -62,31 +64,33 @@ func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	o.link.register(fs)
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return fs
+}
+
+func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o storeOptions
+	fs := storeFlags(&o)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return helpOK(err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("patron store: unexpected argument %q (flags only; see patron store -h)", fs.Arg(0))
 	}
-	logger, err := newLogger(stderr, o.logFormat, o.logLevel)
-	if err != nil {
-		return err
-	}
 	c, err := o.resolve()
 	if err != nil {
 		return err
 	}
+	logger, _ := newLogger(stderr, o.logFormat, o.logLevel) // checked by resolve
 	return serveStore(ctx, c, stdout, logger)
 }
 
 // storeConfig is patron store's options, checked and loaded.
 type storeConfig struct {
 	storeOptions
+	frontConfig
 	hqAddrs   []string
 	key       []byte
 	peers     []chain.Peer
-	terminals []terminal
-	generated bool
 	programme []byte // nil: none given
 }
 
@@ -124,7 +128,7 @@ func (o storeOptions) resolve() (storeConfig, error) {
 		}
 		c.key = k
 	}
-	peers, err := parsePeers(o.peers, o.peerKeys)
+	peers, err := parsePeers(o.peers, o.peerKeys, o.peerKeyFile)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -135,13 +139,20 @@ func (o storeOptions) resolve() (storeConfig, error) {
 	if o.outbox != "" && o.inbox == "" {
 		errs = append(errs, errors.New("--outbox needs --inbox"))
 	}
-	if c.terminals, c.generated, err = parseTerminals(o.terminals); err != nil {
-		errs = append(errs, err)
-	}
+	fc, ferrs := o.front.resolve()
+	c.frontConfig, errs = fc, append(errs, ferrs...)
+	errs = append(errs, checkListen("pos-listen", o.posListen), checkListen("admin-listen", o.adminListen),
+		checkListen("peer-listen", o.peerListen))
 	if o.programme != "" {
 		if c.programme, err = programmeBytes(o.programme); err != nil {
 			errs = append(errs, err)
+		} else if err := checkProgramme(o.programme, c.programme); err != nil {
+			errs = append(errs, err)
 		}
+	}
+	errs = append(errs, o.sms.check())
+	if _, err := newLogger(io.Discard, o.logFormat, o.logLevel); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("patron store: %w", err)
@@ -149,11 +160,24 @@ func (o storeOptions) resolve() (storeConfig, error) {
 	return c, nil
 }
 
-// parsePeers pairs --peer ID=ADDR with --peer-key ID=HEX.
-func parsePeers(peers, peerKeys []string) ([]chain.Peer, error) {
+// parsePeers pairs --peer ID=ADDR with --peer-key ID=HEX (and the keys
+// of the --peer-keys file, if any).
+func parsePeers(peers, peerKeys []string, keyFile string) ([]chain.Peer, error) {
 	keys := map[string][]byte{}
 	if err := parseKeyPairs("peer-key", peerKeys, keys); err != nil {
 		return nil, err
+	}
+	if keyFile != "" {
+		file := map[string][]byte{}
+		if err := readKeyFile(keyFile, file); err != nil {
+			return nil, fmt.Errorf("--peer-keys: %w", err)
+		}
+		for id, k := range file {
+			if _, dup := keys[id]; dup {
+				return nil, fmt.Errorf("--peer-keys: %s is also given by --peer-key", id)
+			}
+			keys[id] = k
+		}
 	}
 	var out []chain.Peer
 	seen := map[string]bool{}
@@ -199,7 +223,11 @@ func serveStore(ctx context.Context, c storeConfig, stdout io.Writer, logger *sl
 		return err
 	}
 
-	posLn, err := listenTCP("pos", c.posListen)
+	posTLS, err := newPOSTLS(c.frontConfig, logger)
+	if err != nil {
+		return err
+	}
+	posLn, err := listenPOS(c.posListen, posTLS)
 	if err != nil {
 		return err
 	}
@@ -240,33 +268,31 @@ func serveStore(ctx context.Context, c storeConfig, stdout io.Writer, logger *sl
 	registerStoreMetrics(reg, link)
 
 	status := &storeAdmin{node: n, link: link, auth: auth, store: c.store}
-	printStoreBanner(stdout, c, posLn.Addr(), adminLn.Addr(), peerConn)
+	printStoreBanner(stdout, c, posURL(posLn.Addr(), posTLS != nil), adminLn.Addr(), peerConn)
 	logger.Info("store node up", "store", c.store, "pos", posLn.Addr().String(), "admin", adminLn.Addr().String(),
-		"hq", strings.Join(c.hqAddrs, ","), "peers", len(c.peers), "programme", n.Programme() != nil)
+		"hq", strings.Join(c.hqAddrs, ","), "peers", len(c.peers), "programme", n.Programme() != nil, "tls", posTLS != nil)
 	if n.Programme() == nil {
 		logger.Info("no programme yet: tills are answered unavailable until HQ sends one")
 	}
-	comps := append(front.components(ctx), httpComponent("admin", adminLn, status.routes(adminMux(reg, status.ready))))
+	mux := status.routes(adminMux(reg, nodeReady(n)))
+	mux.HandleFunc("GET "+backupPath, requireToken(c.adminToken, "--admin-token or --admin-token-file", backupHandler(n, logger)))
+	comps := append(front.components(ctx), httpComponent("admin", adminLn, mux))
+	if posTLS != nil {
+		comps = append(comps, posTLS.component())
+	}
 	err = runComponents(ctx, logger, comps...)
 	logger.Info("store node stopping")
 	return err
 }
 
-func printStoreBanner(w io.Writer, c storeConfig, pos, admin net.Addr, peer net.PacketConn) {
-	url := "ws://" + dialable(pos) + "/pos/v1"
+func printStoreBanner(w io.Writer, c storeConfig, url string, admin net.Addr, peer net.PacketConn) {
 	fmt.Fprintf(w, "patron %s: store %s, data in %s, HQ %s\n", version, c.store, c.data, strings.Join(c.hqAddrs, ","))
 	fmt.Fprintf(w, "pos listening on %s\n", url)
-	fmt.Fprintf(w, "admin listening on http://%s (/healthz, /readyz, /metrics, /status)\n", dialable(admin))
+	fmt.Fprintf(w, "admin listening on http://%s (/healthz, /readyz, /metrics, /status, /backup)\n", dialable(admin))
 	if peer != nil {
 		fmt.Fprintf(w, "peer sync listening on udp %s\n", peer.LocalAddr())
 	}
-	for _, t := range c.terminals {
-		if c.generated {
-			fmt.Fprintf(w, "terminal %s token %s (generated; pass --terminal %s=TOKEN to fix it)\n", t.id, t.token, t.id)
-		} else {
-			fmt.Fprintf(w, "terminal %s configured\n", t.id)
-		}
-	}
+	printTerminals(w, c.terminals, c.generated)
 }
 
 // registerStoreMetrics exports the HQ link's state: catch-up progress is
@@ -324,15 +350,6 @@ type storeAdmin struct {
 	link  *chain.Store
 	auth  *chain.Authority
 	store string
-}
-
-// ready: the store can serve tills once it has a programme; HQ being
-// unreachable is normal operation for an offline-first store.
-func (a *storeAdmin) ready() error {
-	if a.node.Programme() == nil {
-		return errors.New("no programme yet (waiting for HQ)")
-	}
-	return nil
 }
 
 func (a *storeAdmin) routes(mux *http.ServeMux) *http.ServeMux {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/patron/patron/node"
+	"github.com/patron/patron/node/programmeyaml"
 	"github.com/patron/patron/posbridge"
 	"github.com/patron/patron/posbridge/filedrop"
 	"github.com/patron/patron/replication/transport"
@@ -245,6 +246,37 @@ func adminMux(reg *prometheus.Registry, ready func() error) *http.ServeMux {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// readyTimeout bounds a readiness probe's look at the node.
+const readyTimeout = 2 * time.Second
+
+// nodeReady is a store node's readiness: the node is open and its data
+// file readable, and it has a programme to price with. HQ being
+// unreachable does not count: a store serves offline.
+func nodeReady(n *node.Node) func() error {
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+		defer cancel()
+		if err := n.Ping(ctx); err != nil {
+			return err
+		}
+		if n.Programme() == nil {
+			return errors.New("no programme yet (waiting for HQ)")
+		}
+		return nil
+	}
+}
+
+// checkProgramme parses a programme document as the node will.
+func checkProgramme(path string, doc []byte) error {
+	if _, err := programmeyaml.ParseProgramme(doc, time.LoadLocation); err != nil {
+		if path == "" {
+			path = "built-in demo"
+		}
+		return fmt.Errorf("programme %s: %w", path, err)
+	}
+	return nil
 }
 
 // linkFlags tune the DTLS links of store sync (both ends).
