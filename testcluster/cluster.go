@@ -87,6 +87,7 @@ type Cluster struct {
 	syncAddrs []string
 	keys      map[string][]byte // the keys HQ holds
 	stats     faultStats
+	raft      *raftLinks // the fault layer under Raft's TCP
 	ports     *rand.Rand // draws fixed ports; used by New only
 
 	HQs    []*HQMember
@@ -135,7 +136,7 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{opts: opts, log: opts.Logger, dir: dir, keys: map[string][]byte{},
+	c := &Cluster{opts: opts, log: opts.Logger, dir: dir, keys: map[string][]byte{}, raft: newRaftLinks(),
 		ports: rand.New(rand.NewPCG(opts.Seed, uint64(time.Now().UnixNano())))}
 	if err := c.start(ctx); err != nil {
 		c.Close()
@@ -183,6 +184,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		raftLns, syncPCs = append(raftLns, ln), append(syncPCs, pc)
 		id := fmt.Sprintf("HQ%d", i)
 		c.servers = append(c.servers, hq.Server{ID: id, Addr: ln.Addr().String()})
+		c.raft.add(ln.Addr().String(), id)
 		c.syncAddrs = append(c.syncAddrs, pc.LocalAddr().String())
 		c.HQs = append(c.HQs, &HQMember{ID: id, Clock: &Clock{}, dir: filepath.Join(c.dir, id),
 			raftAddr: ln.Addr().String(), syncAddr: pc.LocalAddr().String(), trace: newTracer(id)})
@@ -270,7 +272,8 @@ func (c *Cluster) startHQ(ctx context.Context, m *HQMember, ln net.Listener, pc 
 		return err
 	}
 	rc := hq.DefaultConfig()
-	rc.ID, rc.Dir, rc.RaftListener, rc.TLS, rc.Bootstrap = m.ID, filepath.Join(m.dir, "raft"), ln, tlsCfg, c.servers
+	rc.ID, rc.Dir, rc.TLS, rc.Bootstrap = m.ID, filepath.Join(m.dir, "raft"), tlsCfg, c.servers
+	rc.RaftListener, rc.Dial = c.raft.listener(m.ID, ln), c.raft.dialer(m.ID)
 	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 150*time.Millisecond
 	rc.DialTimeout, rc.IOTimeout = time.Second, 2*time.Second
 	rc.NoSync = !c.opts.Durable

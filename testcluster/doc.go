@@ -60,7 +60,8 @@
 // it (replication/chain): Raft over mutual TLS on TCP, DTLS+SCTP store
 // links on UDP, bbolt files, posbridge WebSocket servers, and tills that
 // are posbridge clients. Faults enter below the code: store links' UDP
-// sockets are wrapped in faultnet (StoreConfig.NewPacketConn), crashes
+// sockets are wrapped in faultnet (StoreConfig.NewPacketConn), Raft's TCP
+// connections in raftLinks (hq.Config.Dial, RaftListener), crashes
 // close a node's sockets and files and reopen the same files, clocks are
 // node.Config.Now with an offset.
 //
@@ -75,8 +76,12 @@
 //   - A store crash is abrupt at the till side (connections cut at once)
 //     but the node finishes the requests already inside it before its file
 //     closes, as bbolt would have either committed them or not.
-//   - Raft links are cut by killing an HQ node (leader or follower), not
-//     by a packet layer on TCP: hq.Config takes a listener but no dialer.
+//   - Raft links are cut at the TCP connection, not per packet
+//     (raftlinks.go, under hq.Config.Dial and RaftListener): CutRaft,
+//     IsolateRaft and HealRaft close the connections between two HQ
+//     nodes and hold new dials between them until the heal, as a
+//     partition would; Raft traffic is never dropped, delayed or
+//     reordered within a live connection (TCP would repair that anyway).
 //   - The seed replays every choice (workload, faults, fault sockets), but
 //     goroutine interleavings and the real network's timing are not
 //     deterministic, so a replay repeats the schedule, not every race.

@@ -29,6 +29,8 @@ type FaultCounts struct {
 	Datagrams faultnet.Counters
 	// Partitions counts partitions set (one store one way or both).
 	Partitions uint64
+	// RaftCuts counts Raft link cuts (CutRaft, IsolateRaft: one each).
+	RaftCuts uint64
 	// HQKills and StoreCrashes count nodes stopped without a clean
 	// shutdown; ClockJumps counts skew changes.
 	HQKills, StoreCrashes, ClockJumps uint64
@@ -37,14 +39,15 @@ type FaultCounts struct {
 // String is the faults part of a summary line.
 func (f FaultCounts) String() string {
 	d := f.Datagrams
-	return fmt.Sprintf("dropped=%d duplicated=%d delayed=%d reordered=%d partitioned_datagrams=%d partitions=%d hq_kills=%d store_crashes=%d clock_jumps=%d",
-		d.Dropped, d.Duplicated, d.Delayed, d.Reordered, d.Partitioned, f.Partitions, f.HQKills, f.StoreCrashes, f.ClockJumps)
+	return fmt.Sprintf("dropped=%d duplicated=%d delayed=%d reordered=%d partitioned_datagrams=%d partitions=%d raft_cuts=%d hq_kills=%d store_crashes=%d clock_jumps=%d",
+		d.Dropped, d.Duplicated, d.Delayed, d.Reordered, d.Partitioned, f.Partitions, f.RaftCuts, f.HQKills, f.StoreCrashes, f.ClockJumps)
 }
 
 // Add sums two counts.
 func (f FaultCounts) Add(o FaultCounts) FaultCounts {
 	f.Datagrams = f.Datagrams.Add(o.Datagrams)
 	f.Partitions += o.Partitions
+	f.RaftCuts += o.RaftCuts
 	f.HQKills += o.HQKills
 	f.StoreCrashes += o.StoreCrashes
 	f.ClockJumps += o.ClockJumps
@@ -53,7 +56,7 @@ func (f FaultCounts) Add(o FaultCounts) FaultCounts {
 
 // faultStats are the cluster's own fault counters.
 type faultStats struct {
-	partitions, hqKills, storeCrashes, clockJumps atomic.Uint64
+	partitions, raftCuts, hqKills, storeCrashes, clockJumps atomic.Uint64
 }
 
 // SetLinkFaults sets datagram faults (loss, duplication, delay, jitter,
@@ -90,11 +93,60 @@ func (c *Cluster) PartitionHQ() {
 // Heal removes every fault of a store's link.
 func (c *Cluster) Heal(store string) { c.Store(store).links.heal() }
 
-// HealAll removes every link fault.
+// HealAll removes every link fault, Raft cuts included.
 func (c *Cluster) HealAll() {
 	for _, s := range c.Stores {
 		s.links.heal()
 	}
+	c.HealRaft()
+}
+
+// CutRaft cuts the Raft link between HQ nodes a and b ("HQ1", "HQ2")
+// both ways until HealRaft: their connections close and new dials
+// between them hang as into a partition (see raftLinks). The nodes and
+// their store links stay up.
+func (c *Cluster) CutRaft(a, b string) {
+	c.hqByID(a)
+	c.hqByID(b)
+	if a == b {
+		panic("testcluster: CutRaft of " + a + " with itself")
+	}
+	c.stats.raftCuts.Add(1)
+	c.raft.cutPairs([2]string{a, b})
+}
+
+// IsolateRaft cuts HQ node id's Raft links to every other HQ node.
+func (c *Cluster) IsolateRaft(id string) {
+	c.hqByID(id)
+	var pairs [][2]string
+	for _, m := range c.HQs {
+		if m.ID != id {
+			pairs = append(pairs, [2]string{id, m.ID})
+		}
+	}
+	c.stats.raftCuts.Add(1)
+	c.raft.cutPairs(pairs...)
+}
+
+// HealRaft lifts every Raft cut; dials held by a cut go through.
+func (c *Cluster) HealRaft() { c.raft.heal() }
+
+// RaftCut lists the pairs of HQ nodes whose Raft link is cut now.
+func (c *Cluster) RaftCut() [][2]string { return c.raft.cutNow() }
+
+// RaftCutEffects returns how many Raft connections cuts closed and how
+// many dials met a cut, so far.
+func (c *Cluster) RaftCutEffects() (closed, held uint64) { return c.raft.counts() }
+
+// hqByID returns the HQ member with id; an unknown id is a bug in the
+// caller.
+func (c *Cluster) hqByID(id string) *HQMember {
+	for _, m := range c.HQs {
+		if m.ID == id {
+			return m
+		}
+	}
+	panic("testcluster: no HQ " + id)
 }
 
 // Partitioned lists the stores cut from HQ (either way) now.
@@ -200,6 +252,7 @@ func (c *Cluster) Faults() FaultCounts {
 		f.Datagrams = f.Datagrams.Add(s.links.counters())
 	}
 	f.Partitions = c.stats.partitions.Load()
+	f.RaftCuts = c.stats.raftCuts.Load()
 	f.HQKills = c.stats.hqKills.Load()
 	f.StoreCrashes = c.stats.storeCrashes.Load()
 	f.ClockJumps = c.stats.clockJumps.Load()

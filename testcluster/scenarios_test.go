@@ -1,6 +1,7 @@
 package testcluster
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -296,4 +297,221 @@ func TestScenarioWrongKeyRefused(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestScenarioRaftLeaderIsolated: the Raft leader loses its links to the
+// other two HQ nodes while both stores trade through it. The other two
+// elect a leader, the old one steps down, the stores are redirected to
+// the new leader and their online redemptions commit there; after the
+// heal the old leader rejoins as a follower, every node converges and
+// nothing acknowledged is lost.
+func TestScenarioRaftLeaderIsolated(t *testing.T) {
+	ctx := testCtx(t)
+	c := newCluster(t, ctx, Options{Seed: 17})
+	rec := &Recorder{}
+	tills := []*Till{till(t, c, rec, "S1", "T1"), till(t, c, rec, "S2", "T1")}
+	member := Mobile(71)
+	want(t, tills[0].Enroll(ctx, member, 0), Acked)
+	want(t, tills[0].Sale(ctx, "0", member, 5, 0, 0), Acked) // 500 points
+	if _, err := c.WaitConverged(ctx, ConvergeBound); err != nil {
+		t.Fatal(err)
+	}
+	// A store stays with the HQ node that admitted it until that node
+	// redirects it, which happens when the store sends: trading at both
+	// brings both to the leader, and after the cut away from it.
+	tr := startTrading(ctx, tills, member)
+	defer tr.stop()
+	old := c.Leader()
+	oldID := c.HQs[old].ID
+	waitStoresOn(t, ctx, c, oldID)
+	c.IsolateRaft(oldID)
+	cut := time.Now()
+	elected, steppedDown := time.Duration(0), time.Duration(0)
+	newLeader := -1
+	err := poll(ctx, 10*time.Second, "a new leader and the old one stepped down", func() bool {
+		for i, m := range c.HQs {
+			if i != old && m.HQ().Raft().IsLeader() && elected == 0 {
+				elected, newLeader = time.Since(cut), i
+			}
+		}
+		if steppedDown == 0 && !c.HQs[old].HQ().Raft().IsLeader() {
+			steppedDown = time.Since(cut)
+		}
+		return elected > 0 && steppedDown > 0
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newID := c.HQs[newLeader].ID
+	waitStoresOn(t, ctx, c, newID)
+	redirected := time.Since(cut)
+	// Trading goes on online: each store gets redemptions decided by the
+	// new leader.
+	base := tr.redeemed()
+	err = poll(ctx, 10*time.Second, "online redemptions at both stores after the redirect", func() bool {
+		now := tr.redeemed()
+		return now[0] >= base[0]+3 && now[1] >= base[1]+3
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	continued := time.Since(cut)
+	if c.HQs[old].HQ().Raft().IsLeader() {
+		t.Errorf("%s leads again while isolated", oldID)
+	}
+	tr.stop()
+	closed, held := c.RaftCutEffects()
+	d := mustCheck(t, ctx, c, rec, Limits{})
+	if l := c.Leader(); l == old {
+		t.Errorf("%s took the lead back after the heal", oldID)
+	}
+	t.Logf("isolated raft leader %s: %s elected after %v, %s stepped down after %v, stores redirected after %v, "+
+		"3 more online redemptions at each store after %v; %d raft conns closed, %d dials held; "+
+		"converged %v after heal; %d till ops, redemptions acked %v",
+		oldID, newID, elected.Round(time.Millisecond), oldID, steppedDown.Round(time.Millisecond),
+		redirected.Round(time.Millisecond), continued.Round(time.Millisecond), closed, held,
+		d.Round(time.Millisecond), len(rec.Ops()), tr.redeemed())
+}
+
+// TestScenarioRaftMinorityIsolated: a follower cut from the other two HQ
+// nodes changes nothing for the stores: the leader stays, every online
+// redemption commits and each store's sale is visible at the other within
+// VisibilityBound; the follower falls behind and catches up after the
+// heal without disturbing the leader.
+func TestScenarioRaftMinorityIsolated(t *testing.T) {
+	ctx := testCtx(t)
+	c := newCluster(t, ctx, Options{Seed: 18})
+	rec := &Recorder{}
+	a, b := till(t, c, rec, "S1", "T1"), till(t, c, rec, "S2", "T1")
+	member := Mobile(81)
+	want(t, a.Enroll(ctx, member, 0), Acked)
+	want(t, a.Sale(ctx, "0", member, 5, 0, 0), Acked) // 500 points
+	if _, err := c.WaitConverged(ctx, ConvergeBound); err != nil {
+		t.Fatal(err)
+	}
+	leader := c.Leader()
+	follower := c.HQs[(leader+1)%len(c.HQs)]
+	c.IsolateRaft(follower.ID)
+
+	var worst time.Duration
+	for i := range 8 {
+		for _, tl := range []*Till{a, b} {
+			op := tl.SaleAt(ctx, fmt.Sprint("m", i), member, 1, unitPrice, 10, 0)
+			want(t, op, Acked)
+			if op.Delta >= 100 {
+				t.Errorf("%s: points %+d, want an online redemption of 10", op.Ref, op.Delta)
+			}
+		}
+		start := time.Now()
+		err := poll(ctx, 10*time.Second, "one balance at S1 and S2", func() bool {
+			m1, err1 := a.Identify(ctx, member)
+			m2, err2 := b.Identify(ctx, member)
+			return err1 == nil && err2 == nil && m1.Points.Balance == m2.Points.Balance
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	if l := c.Leader(); l != leader {
+		t.Errorf("leader changed from HQ%d to HQ%d while a follower was isolated", leader+1, l+1)
+	}
+	if worst > VisibilityBound {
+		t.Errorf("visibility %v exceeds %v with a follower isolated", worst, VisibilityBound)
+	}
+	lead, err := c.HQs[leader].Node().VersionVector(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind, err := follower.Node().VersionVector(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if behind["S2"] >= lead["S2"] {
+		t.Errorf("isolated %s holds S2's events %d of %d: the cut let Raft through", follower.ID, behind["S2"], lead["S2"])
+	}
+	d := mustCheck(t, ctx, c, rec, Limits{})
+	if l := c.Leader(); l != leader {
+		t.Errorf("leader changed from HQ%d to HQ%d when the follower rejoined", leader+1, l+1)
+	}
+	t.Logf("isolated follower %s: 16 online redemptions acked, leader HQ%d unchanged, visibility both ways max %v; "+
+		"follower at S2 %d of %d while cut, converged %v after heal",
+		follower.ID, leader+1, worst.Round(time.Millisecond), behind["S2"], lead["S2"], d.Round(time.Millisecond))
+}
+
+// waitStoresOn waits until every store's HQ session is with HQ node id.
+func waitStoresOn(t *testing.T, ctx context.Context, c *Cluster, id string) {
+	t.Helper()
+	err := poll(ctx, 15*time.Second, "every store's session with "+id, func() bool {
+		for _, s := range c.Stores {
+			st := s.Link().State().HQ
+			if !st.Connected || st.PeerOrigin != id {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		for _, s := range c.Stores {
+			vv, _ := s.Node().VersionVector(ctx)
+			t.Logf("%s: %v %+v", s.ID, vv, s.Link().State().HQ)
+		}
+		for _, m := range c.HQs {
+			vv, _ := m.Node().VersionVector(ctx)
+			t.Logf("%s: %v %+v %+v", m.ID, vv, m.HQ().Raft().Stats(), m.HQ().Sessions())
+		}
+		t.Fatal(err)
+	}
+}
+
+// trading is tills selling to one member in a loop until stopped: one
+// earn, then one online redemption of 10 points, and so on.
+type trading struct {
+	done     chan struct{}
+	wg       sync.WaitGroup
+	mu       sync.Mutex // guards redeems
+	redeems  []int      // acknowledged redemptions, by till
+	stopOnce sync.Once
+}
+
+func startTrading(ctx context.Context, tills []*Till, member string) *trading {
+	tr := &trading{done: make(chan struct{}), redeems: make([]int, len(tills))}
+	for i, tl := range tills {
+		tr.wg.Go(func() {
+			for n := 1; ; n++ {
+				select {
+				case <-tr.done:
+					return
+				case <-ctx.Done():
+					return
+				default:
+				}
+				redeem := int64(0)
+				if n%2 == 0 {
+					redeem = 10
+				}
+				op := tl.Sale(ctx, fmt.Sprint("t", n), member, 1, redeem, 0)
+				if redeem > 0 && op.Outcome == Acked && op.Delta < 100 {
+					tr.mu.Lock()
+					tr.redeems[i]++
+					tr.mu.Unlock()
+				}
+				time.Sleep(5 * time.Millisecond) // pacing: a busy till, not a flood on 2 shared cores
+			}
+		})
+	}
+	return tr
+}
+
+// redeemed returns the acknowledged redemptions by till.
+func (tr *trading) redeemed() []int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return slices.Clone(tr.redeems)
+}
+
+// stop ends the loops and waits for them.
+func (tr *trading) stop() {
+	tr.stopOnce.Do(func() { close(tr.done) })
+	tr.wg.Wait()
 }

@@ -170,42 +170,42 @@ func faultAction(ctx context.Context, c *Cluster, rng *rand.Rand, logf func(stri
 	store := c.Stores[rng.IntN(len(c.Stores))].ID
 	dirs := []faultnet.Dir{BothWays, ToHQ, FromHQ}
 	switch a := rng.IntN(100); {
-	case a < 15:
+	case a < 13:
 		dir := dirs[rng.IntN(3)]
 		logf("partition %s dir=%d", store, dir)
 		c.Partition(store, dir)
-	case a < 20:
+	case a < 17:
 		logf("partition HQ from every store")
 		c.PartitionHQ()
-	case a < 35:
+	case a < 30:
 		f := faultnet.Faults{Drop: rng.Float64() * 0.3, Duplicate: rng.Float64() * 0.5, Reorder: rng.Float64() * 0.3,
 			Delay: time.Duration(rng.IntN(5)) * time.Millisecond, Jitter: time.Duration(rng.IntN(10)) * time.Millisecond}
 		dir := dirs[rng.IntN(3)]
 		logf("lossy link %s dir=%d %+v", store, dir, f)
 		return c.SetLinkFaults(store, dir, f)
-	case a < 50:
+	case a < 43:
 		logf("heal %s", store)
 		c.Heal(store)
-	case a < 57:
+	case a < 49:
 		if up := c.upHQ(); up == len(c.HQs) {
 			i, err := c.KillLeader()
 			logf("kill HQ leader %d", i)
 			return err
 		}
-	case a < 60:
+	case a < 52:
 		if up := c.upHQ(); up == len(c.HQs) {
 			i := rng.IntN(len(c.HQs))
 			logf("kill HQ%d", i+1)
 			return c.KillHQ(i)
 		}
-	case a < 70:
+	case a < 60:
 		for i, m := range c.HQs {
 			if m.HQ() == nil {
 				logf("restart HQ%d", i+1)
 				return c.RestartHQ(ctx, i)
 			}
 		}
-	case a < 80:
+	case a < 70:
 		logf("crash %s", store)
 		if err := c.CrashStore(store); err != nil {
 			return err
@@ -216,6 +216,11 @@ func faultAction(ctx context.Context, c *Cluster, rng *rand.Rand, logf func(stri
 		}
 		logf("restart %s", store)
 		return c.RestartStore(ctx, store)
+	case a < 80:
+		raftCut(c, rng, logf)
+	case a < 85:
+		logf("heal raft links")
+		c.HealRaft()
 	default:
 		ids := []string{store}
 		for _, m := range c.HQs {
@@ -228,6 +233,30 @@ func faultAction(ctx context.Context, c *Cluster, rng *rand.Rand, logf func(stri
 		c.countClockJump()
 	}
 	return nil
+}
+
+// raftCut cuts Raft links: the leader isolated (a new election, its
+// stores redirected), a random HQ isolated, or one pair cut (every node
+// still reaches a majority through the third).
+func raftCut(c *Cluster, rng *rand.Rand, logf func(string, ...any)) {
+	if len(c.HQs) < 2 {
+		return
+	}
+	switch k, leader := rng.IntN(3), c.Leader(); {
+	case k == 0 && leader >= 0:
+		id := c.HQs[leader].ID
+		logf("isolate raft leader %s", id)
+		c.IsolateRaft(id)
+	case k <= 1:
+		id := c.HQs[rng.IntN(len(c.HQs))].ID
+		logf("isolate raft %s", id)
+		c.IsolateRaft(id)
+	default:
+		i := rng.IntN(len(c.HQs))
+		j := (i + 1 + rng.IntN(len(c.HQs)-1)) % len(c.HQs)
+		logf("cut raft %s-%s", c.HQs[i].ID, c.HQs[j].ID)
+		c.CutRaft(c.HQs[i].ID, c.HQs[j].ID)
+	}
 }
 
 // upHQ counts the HQ nodes running.

@@ -1,6 +1,7 @@
 package hq
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -76,6 +77,11 @@ type Config struct {
 	// DialTimeout bounds connecting to a peer, TLS handshake included,
 	// and an accepted peer's handshake. Default 5 s.
 	DialTimeout time.Duration
+	// Dial opens the TCP connection to a peer's raft address; the TLS
+	// handshake then runs over it. ctx carries the DialTimeout deadline.
+	// Tests use it to put a fault layer under Raft's connections.
+	// Default: a net.Dialer on "tcp".
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// IOTimeout bounds one raft RPC on the wire (the transport scales it
 	// for snapshots). Default 10 s.
 	IOTimeout time.Duration

@@ -106,7 +106,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.advertise = advertise.String()
-	stream := newTLSStream(ln, advertise, cfg.TLS, cfg.DialTimeout, n.log, func() { n.m.tlsRejected.Inc() })
+	stream := newTLSStream(ln, advertise, cfg.TLS, cfg.DialTimeout, cfg.Dial, n.log, func() { n.m.tlsRejected.Inc() })
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  stream,
 		MaxPool: 3, // pooled outbound conns per peer: enough for pipelined replication

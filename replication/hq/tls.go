@@ -31,6 +31,7 @@ type tlsStream struct {
 	server    *tls.Config
 	client    *tls.Config
 	timeout   time.Duration // dial and handshake bound
+	dial      func(ctx context.Context, addr string) (net.Conn, error)
 	log       *slog.Logger
 	rejected  func()
 
@@ -39,7 +40,9 @@ type tlsStream struct {
 	closed   bool
 }
 
-func newTLSStream(ln net.Listener, advertise net.Addr, cfg *tls.Config, timeout time.Duration, log *slog.Logger, rejected func()) *tlsStream {
+// newTLSStream makes the stream layer; dial nil dials TCP directly.
+func newTLSStream(ln net.Listener, advertise net.Addr, cfg *tls.Config, timeout time.Duration,
+	dial func(context.Context, string) (net.Conn, error), log *slog.Logger, rejected func()) *tlsStream {
 	server := cfg.Clone()
 	server.ClientAuth = tls.RequireAndVerifyClientCert
 	if server.MinVersion < tls.VersionTLS12 {
@@ -49,8 +52,12 @@ func newTLSStream(ln net.Listener, advertise net.Addr, cfg *tls.Config, timeout 
 	if client.MinVersion < tls.VersionTLS12 {
 		client.MinVersion = tls.VersionTLS13
 	}
+	if dial == nil {
+		var d net.Dialer
+		dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	}
 	return &tlsStream{ln: ln, advertise: advertise, server: server, client: client,
-		timeout: timeout, log: log, rejected: rejected}
+		timeout: timeout, dial: dial, log: log, rejected: rejected}
 }
 
 // Accept returns the next inbound connection. Its handshake runs on the
@@ -93,8 +100,9 @@ func (s *tlsStream) Close() error {
 }
 func (s *tlsStream) Addr() net.Addr { return s.advertise }
 
-// Dial connects to a peer and completes the TLS handshake within the
-// smaller of raft's timeout and the configured one.
+// Dial connects to a peer (through Config.Dial when set) and completes
+// the TLS handshake, both within the smaller of raft's timeout and the
+// configured one.
 func (s *tlsStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	if timeout <= 0 || timeout > s.timeout {
 		timeout = s.timeout
@@ -108,9 +116,15 @@ func (s *tlsStream) Dial(address raft.ServerAddress, timeout time.Duration) (net
 		cfg = cfg.Clone()
 		cfg.ServerName = host
 	}
-	d := &net.Dialer{Timeout: timeout}
-	c, err := tls.DialWithDialer(d, "tcp", string(address), cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	raw, err := s.dial(ctx, string(address))
 	if err != nil {
+		return nil, fmt.Errorf("hq: dial %s: %w", address, err)
+	}
+	c := tls.Client(raw, cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		raw.Close()
 		return nil, fmt.Errorf("hq: dial %s: %w", address, err)
 	}
 	return c, nil

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -213,5 +215,42 @@ func TestOpenRefusesUnspecifiedAdvertise(t *testing.T) {
 		Store: newFakeStore(nil), Logger: testLogger(t)})
 	if err == nil || !strings.Contains(err.Error(), "AdvertiseAddr") {
 		t.Errorf("Open on 0.0.0.0 without AdvertiseAddr: %v", err)
+	}
+}
+
+// TestConfigDialCarriesRaft: Config.Dial opens every outbound raft
+// connection, and what it refuses does not reach the peer. HQ3 can dial
+// nobody, so it never wins an election, yet it follows over the
+// connections the leader opens to it.
+func TestConfigDialCarriesRaft(t *testing.T) {
+	var mu sync.Mutex // guards dialed
+	dialed := map[string]int{}
+	c := newCluster(t, three, func(cfg *Config) {
+		id := cfg.ID
+		cfg.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			mu.Lock()
+			dialed[id]++
+			mu.Unlock()
+			if id == "HQ3" {
+				return nil, errors.New("test: HQ3 dials nobody")
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	})
+	l := c.leader()
+	if l.ID() == "HQ3" {
+		t.Fatal("HQ3 leads without reaching a peer")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := l.AppendEvents(ctx, []engine.RawEvent{ev("S001", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	c.converged(three...)
+	mu.Lock()
+	defer mu.Unlock()
+	if dialed[l.ID()] == 0 {
+		t.Errorf("the leader's connections bypassed Config.Dial: %v", dialed)
 	}
 }
