@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patron/patron/node"
 	"github.com/patron/patron/replication/faultnet"
 )
 
@@ -514,4 +515,53 @@ func (tr *trading) redeemed() []int {
 func (tr *trading) stop() {
 	tr.stopOnce.Do(func() { close(tr.done) })
 	tr.wg.Wait()
+}
+
+// TestScenarioIdleStoresFollowTheLeader: stores with nothing to send must
+// still leave an HQ node that lost the lead (chain ends its sessions), or
+// a store on a cut-off old leader would hear nothing new. With the old
+// leader isolated and no trading, both stores reach the new leader, and an
+// earn at one store is then seen at the other.
+func TestScenarioIdleStoresFollowTheLeader(t *testing.T) {
+	ctx := testCtx(t)
+	c := newCluster(t, ctx, Options{Seed: 23})
+	rec := &Recorder{}
+	a := till(t, c, rec, "S1", "T1")
+	member := Mobile(23)
+	want(t, a.Enroll(ctx, member, 0), Acked)
+	if _, err := c.WaitConverged(ctx, ConvergeBound); err != nil {
+		t.Fatal(err)
+	}
+	old := c.Leader()
+	oldID := c.HQs[old].ID
+	waitStoresOn(t, ctx, c, oldID)
+	c.IsolateRaft(oldID)
+	cut := time.Now()
+	newID := ""
+	err := poll(ctx, 10*time.Second, "a new leader", func() bool {
+		for i, m := range c.HQs {
+			if i != old && m.HQ().Raft().IsLeader() {
+				newID = m.ID
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStoresOn(t, ctx, c, newID) // no till sent anything since the cut
+	moved := time.Since(cut)
+	want(t, a.Sale(ctx, "1", member, 1, 0, 0), Acked)
+	seen := time.Now()
+	err = poll(ctx, 5*time.Second, "S1's earn at S2 while the old leader is cut off", func() bool {
+		m, err := c.Stores[1].Node().Identify(ctx, "T1", node.IdentifyRequest{Identifier: &node.Identifier{Mobile: member}})
+		return err == nil && m.Points.Balance > 0
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("old leader %s isolated: idle stores on %s after %v; S1's earn at S2 %v later", oldID, newID, moved, time.Since(seen))
+	c.HealRaft()
+	mustCheck(t, ctx, c, rec, Limits{})
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -109,7 +110,8 @@ func StartHQ(ctx context.Context, cfg HQConfig) (*HQ, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.cancel = cancel
-	h.wg.Add(2)
+	h.wg.Add(3)
+	go func() { defer h.wg.Done(); h.watchLeadership(runCtx, cfg.Logger) }()
 	go func() { defer h.wg.Done(); h.feed.Run(runCtx) }()
 	go func() {
 		defer h.wg.Done()
@@ -128,6 +130,35 @@ func (h *HQ) admit(_ context.Context, peer string, hello syncproto.Hello) error 
 		return &syncproto.RedirectError{LeaderID: id}
 	}
 	return nil
+}
+
+// LeadershipCheck spaces the checks of watchLeadership: a store on a
+// deposed leader moves within about this long plus its reconnect, well
+// inside Raft's own election time.
+const LeadershipCheck = 100 * time.Millisecond
+
+// watchLeadership ends the store sessions of this node when it stops
+// leading. Only the leader admits stores (admit), but a session admitted
+// before an election stays up: a store that sends nothing is never told
+// to move and would hear nothing more if this node is cut off. Ending the
+// sessions makes every store reconnect and be redirected to the leader.
+func (h *HQ) watchLeadership(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(LeadershipCheck)
+	defer t.Stop()
+	was := h.raft.IsLeader()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		is := h.raft.IsLeader()
+		if was && !is {
+			n := h.server.EndSessions()
+			log.Info("chain: lost Raft leadership; store sessions ended so stores move to the new leader", "sessions", n)
+		}
+		was = is
+	}
 }
 
 // Raft is the Raft member, for admin commands and status.

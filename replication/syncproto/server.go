@@ -157,6 +157,25 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// EndSessions ends every running session by closing its connection; the
+// server keeps accepting, and the peers reconnect (a store's Client does at
+// once). An HQ node calls it when it loses Raft leadership: a store with
+// nothing to send would otherwise stay with a node that can no longer
+// commit, or that a partition cut off, and hear nothing new. It returns
+// how many sessions it ended.
+func (s *Server) EndSessions() int {
+	s.mu.Lock()
+	conns := make([]MsgConn, 0, len(s.sessions))
+	for sess := range s.sessions {
+		conns = append(conns, sess.conn)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	return len(conns)
+}
+
 // Sessions reports the running sessions.
 func (s *Server) Sessions() []LinkState {
 	s.mu.Lock()
