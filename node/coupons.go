@@ -15,14 +15,11 @@ import (
 // coupon_expired, coupon_used; member_not_found and card_blocked for the
 // member.
 func (n *Node) CheckCoupon(ctx context.Context, terminal string, req CouponCheckRequest) (*CouponCheck, error) {
-	if err := n.enter(ctx); err != nil {
-		return nil, err
-	}
-	defer n.leave()
-	p, err := n.currentProgramme()
+	p, err := n.enterWithProgramme(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer n.leave()
 	if req.Code == "" {
 		return nil, n.refused(invalid("code", "code required"))
 	}

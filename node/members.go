@@ -23,14 +23,11 @@ var blockReasons = map[string]bool{
 // invalid_params, member_not_found, card_blocked. The answer is stale
 // while the hold authority reports HQ unreachable.
 func (n *Node) Identify(ctx context.Context, terminal string, req IdentifyRequest) (*Member, error) {
-	if err := n.enter(ctx); err != nil {
-		return nil, err
-	}
-	defer n.leave()
-	p, err := n.currentProgramme()
+	p, err := n.enterWithProgramme(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer n.leave()
 	ref, r := parseIdentifier(p, req.Identifier, "identifier")
 	if r != nil {
 		return nil, n.refused(r)
@@ -62,14 +59,11 @@ func (n *Node) Identify(ctx context.Context, terminal string, req IdentifyReques
 // method idempotent under retry. The same mobile enrolled at two stores
 // that could not see each other folds into one member.
 func (n *Node) Enroll(ctx context.Context, terminal string, req EnrollRequest) (*Member, error) {
-	if err := n.enter(ctx); err != nil {
-		return nil, err
-	}
-	defer n.leave()
-	p, err := n.currentProgramme()
+	p, err := n.enterWithProgramme(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer n.leave()
 	id, en, r := newEnrolment(p, req)
 	if r != nil {
 		return nil, n.refused(r)
@@ -133,14 +127,11 @@ func (n *Node) Enroll(ctx context.Context, terminal string, req EnrollRequest) (
 // Refusals: member_not_found, invalid_params, member_exists (the new
 // e-mail belongs to another member).
 func (n *Node) UpdateMember(ctx context.Context, terminal string, req UpdateRequest) (*Member, error) {
-	if err := n.enter(ctx); err != nil {
-		return nil, err
-	}
-	defer n.leave()
-	p, err := n.currentProgramme()
+	p, err := n.enterWithProgramme(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer n.leave()
 	if r := validateChange(req.Set); r != nil {
 		return nil, n.refused(r)
 	}
@@ -171,14 +162,11 @@ func (n *Node) UpdateMember(ctx context.Context, terminal string, req UpdateRequ
 // Unknown consent ids are invalid_params (field "set"). Withdrawing a
 // required consent is allowed and suspends earning and redemption.
 func (n *Node) SetConsents(ctx context.Context, terminal string, req ConsentsRequest) (*Member, error) {
-	if err := n.enter(ctx); err != nil {
-		return nil, err
-	}
-	defer n.leave()
-	p, err := n.currentProgramme()
+	p, err := n.enterWithProgramme(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer n.leave()
 	if r := checkConsents(p, req.Set, "set"); r != nil {
 		return nil, n.refused(r)
 	}
@@ -203,14 +191,11 @@ func (n *Node) SetConsents(ctx context.Context, terminal string, req ConsentsReq
 // member. Issuing a card the member already holds active is a no-op (a
 // retry); a card number known otherwise is member_exists.
 func (n *Node) IssueCard(ctx context.Context, terminal string, req IssueCardRequest) (*Member, error) {
-	if err := n.enter(ctx); err != nil {
-		return nil, err
-	}
-	defer n.leave()
-	p, err := n.currentProgramme()
+	p, err := n.enterWithProgramme(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer n.leave()
 	if r := checkCard(p, &CardRequest{Number: req.Number, Type: req.Type}, ""); r != nil {
 		return nil, n.refused(r)
 	}
@@ -236,14 +221,11 @@ func (n *Node) IssueCard(ctx context.Context, terminal string, req IssueCardRequ
 // customer_request). Unknown cards are member_not_found; blocking a
 // blocked card again is a no-op.
 func (n *Node) BlockCard(ctx context.Context, terminal string, req BlockCardRequest) (*Member, error) {
-	if err := n.enter(ctx); err != nil {
-		return nil, err
-	}
-	defer n.leave()
-	p, err := n.currentProgramme()
+	p, err := n.enterWithProgramme(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer n.leave()
 	if req.Number == "" {
 		return nil, n.refused(invalid("number", "card number required"))
 	}

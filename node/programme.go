@@ -113,6 +113,20 @@ func (n *Node) ProgrammeVersion(ctx context.Context, version string) (*engine.Pr
 	return p, nil
 }
 
+// enterWithProgramme is enter followed by currentProgramme, the start of
+// every till method; on success the caller must call n.leave.
+func (n *Node) enterWithProgramme(ctx context.Context) (*engine.Programme, error) {
+	if err := n.enter(ctx); err != nil {
+		return nil, err
+	}
+	p, err := n.currentProgramme()
+	if err != nil {
+		n.leave()
+		return nil, err
+	}
+	return p, nil
+}
+
 // currentProgramme returns the current programme or ErrNoProgramme.
 func (n *Node) currentProgramme() (*engine.Programme, error) {
 	if p := n.Programme(); p != nil {

@@ -17,14 +17,11 @@ import (
 // replaces the clock (what-if pricing). Refusals: invalid_params,
 // member_not_found, card_blocked, coupon_*, and the engine's own.
 func (n *Node) Evaluate(ctx context.Context, terminal string, req EvaluateRequest) (*engine.Evaluation, error) {
-	if err := n.enter(ctx); err != nil {
-		return nil, err
-	}
-	defer n.leave()
-	p, err := n.currentProgramme()
+	p, err := n.enterWithProgramme(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer n.leave()
 	var redeem engine.Points
 	if req.Redeem != nil {
 		redeem = req.Redeem.Points
