@@ -1,4 +1,4 @@
-// Command patron is the one Patron binary: an HQ node (patron hq), a store
+// Package main is command patron, which is the one Patron binary: an HQ node (patron hq), a store
 // node (patron store), a store node with everything local for development
 // (patron dev), a local chain for demos (patron cluster), a command-line
 // till (patron pos), a load driver (patron loadtest) and admin

@@ -1,4 +1,4 @@
-// Command crashsoak runs a chain of real patron processes — three HQ
+// Package main is command crashsoak, which runs a chain of real patron processes — three HQ
 // nodes and three stores on loopback — kills one of them at random with
 // SIGKILL under till load, again and again, restarting each on its data
 // directory and ports, and ends with one summary line: kills by role,

@@ -1,4 +1,4 @@
-// Command demo shows what Patron does in one minute: a chain of three HQ
+// Package main is command demo, which shows what Patron does in one minute: a chain of three HQ
 // nodes and three stores runs in this process, simulated tills trade at
 // every store, and a script cuts and heals links while the terminal shows,
 // refreshed every second, each store's link to HQ, how far behind HQ it

@@ -1,4 +1,4 @@
-// Command soak runs testcluster schedules, one seed after another, for a
+// Package main is command soak, which runs testcluster schedules, one seed after another, for a
 // duration and ends with one summary line: schedules, events, faults
 // injected by kind, violations and the seeds that had them.
 //

@@ -1,4 +1,4 @@
-// Command chainbench runs the chain benchmarks of package bench (HQ
+// Package main is command chainbench, which runs the chain benchmarks of package bench (HQ
 // throughput, store-to-store visibility, catch-up after an outage, hold
 // round trip) on loopback and prints their figures as a table. make bench
 // runs it with the defaults, sized to finish in about two minutes on a
