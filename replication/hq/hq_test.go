@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -479,5 +482,61 @@ func TestAppendEventsValidation(t *testing.T) {
 	}
 	if _, err := l.AppendEvents(ctx, big); !errors.Is(err, ErrClosed) {
 		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestRecoverFromPeersFile: two of three nodes are lost for good; the
+// survivor, given a peers.json that lists only itself, becomes leader of a
+// one-node cluster at Open, keeps everything committed, commits again, and
+// does not apply the file twice.
+func TestRecoverFromPeersFile(t *testing.T) {
+	c := newCluster(t, three, nil)
+	ctx := context.Background()
+	for seq := uint64(1); seq <= 10; seq++ {
+		if _, err := c.appendRetrying(ctx, []engine.RawEvent{ev("S001", seq)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.converged(three...)
+	survivor := three[0]
+	c.closeAll()
+	peers := fmt.Sprintf(`[{"id": %q, "address": %q, "non_voter": false}]`, survivor, c.addrs[survivor])
+	path := filepath.Join(c.dirs[survivor], PeersFile)
+	if err := os.WriteFile(path, []byte(peers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := c.open(survivor, nil, c.boot)
+	waitFor(t, 10*time.Second, survivor+" leads alone", n.IsLeader)
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s still there after recovery: %v", PeersFile, err)
+	}
+	if _, err := os.Stat(path + ".applied"); err != nil {
+		t.Errorf("%s.applied: %v", PeersFile, err)
+	}
+	if _, err := n.AppendEvents(ctx, []engine.RawEvent{ev("S001", 11)}); err != nil {
+		t.Fatalf("append after recovery: %v", err)
+	}
+	if got := len(c.store(survivor).events("S001")); got != 11 {
+		t.Errorf("survivor holds %d events, want 11", got)
+	}
+	if d := c.store(survivor).duplicateEffects(); len(d) > 0 {
+		t.Errorf("duplicate effects at %v", d)
+	}
+	servers, err := n.Servers()
+	if err != nil || len(servers) != 1 {
+		t.Errorf("servers after recovery: %+v, %v", servers, err)
+	}
+	// A node that the file leaves out refuses to start.
+	c.stop(survivor)
+	other := three[1]
+	if err := os.WriteFile(filepath.Join(c.dirs[other], PeersFile), []byte(peers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", c.addrs[other])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, c.config(other, ln, c.boot)); err == nil || !strings.Contains(err.Error(), "does not list this node") {
+		t.Errorf("open of a node the file leaves out: %v", err)
 	}
 }

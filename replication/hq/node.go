@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -117,10 +118,13 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.trans = trans
 
 	rc := cfg.raftConfig(n.log)
+	f := &fsm{store: cfg.Store, ctx: n.ctx, m: n.m, fail: n.storeFailed}
+	if err := n.recoverFromPeersFile(rc, f, snaps, trans); err != nil {
+		return nil, err
+	}
 	if err := n.bootstrap(rc, snaps, trans); err != nil {
 		return nil, err
 	}
-	f := &fsm{store: cfg.Store, ctx: n.ctx, m: n.m, fail: n.storeFailed}
 	n.raft, err = raft.NewRaft(rc, f, n.logStore, n.logStore, snaps, trans)
 	if err != nil {
 		return nil, fmt.Errorf("hq: start raft: %w", err)
@@ -181,6 +185,41 @@ func (n *Node) bootstrap(rc *raft.Config, snaps raft.SnapshotStore, trans raft.T
 	}
 	if err := raft.BootstrapCluster(rc, n.logStore, n.logStore, snaps, trans, conf); err != nil {
 		return fmt.Errorf("hq: bootstrap: %w", err)
+	}
+	return nil
+}
+
+// PeersFile is the manual recovery file in Config.Dir (hashicorp/raft's
+// peers.json format: [{"id": ..., "address": ..., "non_voter": false}]).
+// When it exists at Open, the node rewrites its Raft configuration to
+// exactly those servers before starting — the way out for a cluster that
+// lost its majority for good (docs/runbook.md) — and renames the file to
+// PeersFile + ".applied" so the next start does not apply it again.
+const PeersFile = "peers.json"
+
+// recoverFromPeersFile applies PeersFile if it exists. raft.RecoverCluster
+// replays the log into the FSM (the store skips indexes it holds), writes
+// a snapshot with the new configuration and compacts the log.
+func (n *Node) recoverFromPeersFile(rc *raft.Config, f raft.FSM, snaps raft.SnapshotStore, trans raft.Transport) error {
+	path := filepath.Join(n.cfg.Dir, PeersFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("hq: %s: %w", path, err)
+	}
+	conf, err := raft.ReadConfigJSON(path)
+	if err != nil {
+		return fmt.Errorf("hq: %s: %w", path, err)
+	}
+	if !slices.ContainsFunc(conf.Servers, func(s raft.Server) bool { return string(s.ID) == n.cfg.ID }) {
+		return fmt.Errorf("hq: %s does not list this node (%s): a node left out must not start", path, n.cfg.ID)
+	}
+	if err := raft.RecoverCluster(rc, f, n.logStore, n.logStore, snaps, trans, conf); err != nil {
+		return fmt.Errorf("hq: recover from %s: %w", path, err)
+	}
+	n.log.Warn("hq: Raft configuration rewritten from "+PeersFile, "servers", len(conf.Servers))
+	if err := os.Rename(path, path+".applied"); err != nil {
+		return fmt.Errorf("hq: recovered, but %s could not be renamed (remove it before the next start): %w", path, err)
 	}
 	return nil
 }
