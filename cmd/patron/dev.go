@@ -123,34 +123,14 @@ func serveDev(ctx context.Context, c devConfig, stdout io.Writer, logger *slog.L
 		return err
 	}
 
-	posTLS, err := newPOSTLS(c.frontConfig, logger)
+	sf, err := openStoreFront(n, c.frontConfig, c.posListen, c.adminListen, c.inbox, c.outbox, logger, reg)
 	if err != nil {
-		return err
-	}
-	posLn, err := listenPOS(c.posListen, posTLS)
-	if err != nil {
-		return err
-	}
-	adminLn, err := listenTCP("admin", c.adminListen)
-	if err != nil {
-		posLn.Close()
-		return err
-	}
-	front, err := newTillFront(n, posLn, c.inbox, c.outbox, logger, reg)
-	if err != nil {
-		closeAll(posLn, adminLn)
 		return err
 	}
 
-	printBanner(stdout, c, posURL(posLn.Addr(), posTLS != nil), adminLn.Addr())
-	logger.Info("store node up", "store", c.store, "pos", posLn.Addr().String(), "admin", adminLn.Addr().String(), "tls", posTLS != nil)
-	mux := adminMux(reg, nodeReady(n))
-	mux.HandleFunc("GET "+backupPath, requireToken(c.adminToken, "--admin-token or --admin-token-file", backupHandler(n, logger)))
-	comps := append(front.components(ctx), httpComponent("admin", adminLn, mux))
-	if posTLS != nil {
-		comps = append(comps, posTLS.component())
-	}
-	err = runComponents(ctx, logger, comps...)
+	printBanner(stdout, c, sf.url(), sf.adminLn.Addr())
+	logger.Info("store node up", "store", c.store, "pos", sf.posLn.Addr().String(), "admin", sf.adminLn.Addr().String(), "tls", sf.posTLS != nil)
+	err = sf.run(ctx, n, c.frontConfig, adminMux(reg, nodeReady(n)), logger)
 	logger.Info("store node stopped")
 	return err
 }

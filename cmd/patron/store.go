@@ -223,33 +223,16 @@ func serveStore(ctx context.Context, c storeConfig, stdout io.Writer, logger *sl
 		return err
 	}
 
-	posTLS, err := newPOSTLS(c.frontConfig, logger)
+	sf, err := openStoreFront(n, c.frontConfig, c.posListen, c.adminListen, c.inbox, c.outbox, logger, reg)
 	if err != nil {
-		return err
-	}
-	posLn, err := listenPOS(c.posListen, posTLS)
-	if err != nil {
-		return err
-	}
-	adminLn, err := listenTCP("admin", c.adminListen)
-	if err != nil {
-		posLn.Close()
 		return err
 	}
 	var peerConn net.PacketConn
 	if c.peerListen != "" {
 		if peerConn, err = net.ListenPacket("udp", c.peerListen); err != nil {
-			closeAll(posLn, adminLn)
+			sf.close()
 			return fmt.Errorf("peer listener: %w", err)
 		}
-	}
-	front, err := newTillFront(n, posLn, c.inbox, c.outbox, logger, reg)
-	if err != nil {
-		closeAll(posLn, adminLn)
-		if peerConn != nil {
-			peerConn.Close()
-		}
-		return err
 	}
 	sc := chain.StoreConfig{Node: n, Authority: auth, Key: c.key, HQ: c.hqAddrs, Peers: c.peers,
 		Link: c.link.config(), Logger: logger, Metrics: reg}
@@ -258,7 +241,7 @@ func serveStore(ctx context.Context, c storeConfig, stdout io.Writer, logger *sl
 	}
 	link, err := chain.StartStore(ctx, sc)
 	if err != nil {
-		closeAll(posLn, adminLn)
+		sf.close()
 		if peerConn != nil {
 			peerConn.Close()
 		}
@@ -268,19 +251,13 @@ func serveStore(ctx context.Context, c storeConfig, stdout io.Writer, logger *sl
 	registerStoreMetrics(reg, link)
 
 	status := &storeAdmin{node: n, link: link, auth: auth, store: c.store}
-	printStoreBanner(stdout, c, posURL(posLn.Addr(), posTLS != nil), adminLn.Addr(), peerConn)
-	logger.Info("store node up", "store", c.store, "pos", posLn.Addr().String(), "admin", adminLn.Addr().String(),
-		"hq", strings.Join(c.hqAddrs, ","), "peers", len(c.peers), "programme", n.Programme() != nil, "tls", posTLS != nil)
+	printStoreBanner(stdout, c, sf.url(), sf.adminLn.Addr(), peerConn)
+	logger.Info("store node up", "store", c.store, "pos", sf.posLn.Addr().String(), "admin", sf.adminLn.Addr().String(),
+		"hq", strings.Join(c.hqAddrs, ","), "peers", len(c.peers), "programme", n.Programme() != nil, "tls", sf.posTLS != nil)
 	if n.Programme() == nil {
 		logger.Info("no programme yet: tills are answered unavailable until HQ sends one")
 	}
-	mux := status.routes(adminMux(reg, nodeReady(n)))
-	mux.HandleFunc("GET "+backupPath, requireToken(c.adminToken, "--admin-token or --admin-token-file", backupHandler(n, logger)))
-	comps := append(front.components(ctx), httpComponent("admin", adminLn, mux))
-	if posTLS != nil {
-		comps = append(comps, posTLS.component())
-	}
-	err = runComponents(ctx, logger, comps...)
+	err = sf.run(ctx, n, c.frontConfig, status.routes(adminMux(reg, nodeReady(n))), logger)
 	logger.Info("store node stopping")
 	return err
 }

@@ -314,3 +314,54 @@ func closeAll(cs ...io.Closer) {
 		}
 	}
 }
+
+// storeFront is what every store-like node (dev, store) serves: the till
+// listener (TLS optional), the admin listener and the till front on them.
+type storeFront struct {
+	posTLS  *certReloader // nil: plain ws://
+	posLn   net.Listener
+	adminLn net.Listener
+	front   *tillFront
+}
+
+// openStoreFront opens the till and admin listeners and the till front.
+// On error nothing is left open.
+func openStoreFront(n *node.Node, fc frontConfig, posListen, adminListen, inbox, outbox string,
+	logger *slog.Logger, reg prometheus.Registerer) (*storeFront, error) {
+	posTLS, err := newPOSTLS(fc, logger)
+	if err != nil {
+		return nil, err
+	}
+	posLn, err := listenPOS(posListen, posTLS)
+	if err != nil {
+		return nil, err
+	}
+	adminLn, err := listenTCP("admin", adminListen)
+	if err != nil {
+		posLn.Close()
+		return nil, err
+	}
+	front, err := newTillFront(n, posLn, inbox, outbox, logger, reg)
+	if err != nil {
+		closeAll(posLn, adminLn)
+		return nil, err
+	}
+	return &storeFront{posTLS: posTLS, posLn: posLn, adminLn: adminLn, front: front}, nil
+}
+
+// url is the till endpoint tills dial.
+func (s *storeFront) url() string { return posURL(s.posLn.Addr(), s.posTLS != nil) }
+
+// close closes the listeners of a front that will not run.
+func (s *storeFront) close() { closeAll(s.posLn, s.adminLn) }
+
+// run serves the till front and mux (with GET /backup added behind the
+// admin token) until ctx ends.
+func (s *storeFront) run(ctx context.Context, n *node.Node, fc frontConfig, mux *http.ServeMux, logger *slog.Logger) error {
+	mux.HandleFunc("GET "+backupPath, requireToken(fc.adminToken, "--admin-token or --admin-token-file", backupHandler(n, logger)))
+	comps := append(s.front.components(ctx), httpComponent("admin", s.adminLn, mux))
+	if s.posTLS != nil {
+		comps = append(comps, s.posTLS.component())
+	}
+	return runComponents(ctx, logger, comps...)
+}
