@@ -169,13 +169,16 @@ func (p *ProcChain) start(ctx context.Context) error {
 func (p *ProcChain) layout(hqs []string) error {
 	rng := rand.New(rand.NewPCG(p.opts.Seed, uint64(time.Now().UnixNano())))
 	var err error
+	taken := map[string]bool{} // a port is free when drawn and released at once: never hand it out twice
 	port := func(udp bool) string {
-		if err != nil {
-			return ""
+		for err == nil {
+			var a string
+			if a, err = fixedAddr(rng, udp); err == nil && !taken[a] {
+				taken[a] = true
+				return a
+			}
 		}
-		var a string
-		a, err = fixedAddr(rng, udp)
-		return a
+		return ""
 	}
 	secret := func() string {
 		b := make([]byte, 32)
@@ -381,7 +384,7 @@ func (p *ProcChain) waitHTTP(ctx context.Context, pr *Proc, path string) error {
 		}
 		select {
 		case <-pr.exited:
-			return fmt.Errorf("testcluster: %s exited: %v (see %s)", pr.Name, pr.err, pr.logs)
+			return fmt.Errorf("testcluster: %s exited: %v (see %s)%s", pr.Name, pr.err, pr.logs, logTail(pr.logs))
 		case <-ctx.Done():
 			return fmt.Errorf("testcluster: waiting for %s%s: %w", pr.Name, path, ctx.Err())
 		case <-t.C:
@@ -493,7 +496,7 @@ func (p *ProcChain) Stop() error {
 		select {
 		case <-pr.exited:
 			if pr.err != nil {
-				errs = append(errs, fmt.Errorf("testcluster: %s exited on SIGTERM: %v (see %s)", pr.Name, pr.err, pr.logs))
+				errs = append(errs, fmt.Errorf("testcluster: %s exited on SIGTERM: %v (see %s)%s", pr.Name, pr.err, pr.logs, logTail(pr.logs)))
 			}
 		case <-deadline.C:
 			errs = append(errs, fmt.Errorf("testcluster: %s did not stop within %v", pr.Name, procStopGrace))
@@ -544,4 +547,21 @@ func (p *ProcChain) Close() error {
 		return os.RemoveAll(p.dir)
 	}
 	return nil
+}
+
+// logTailBytes is how much of a dead process's log an error carries: the
+// files live in a test's temporary directory, gone by the time anyone
+// reads a CI log, and the cause is in the last lines.
+const logTailBytes = 2048
+
+// logTail returns the end of the log at path, indented, for an error.
+func logTail(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) == 0 {
+		return ""
+	}
+	if len(data) > logTailBytes {
+		data = data[len(data)-logTailBytes:]
+	}
+	return "\n  log tail:\n    " + strings.ReplaceAll(strings.TrimSpace(string(data)), "\n", "\n    ")
 }
