@@ -47,27 +47,57 @@ func (n *Node) PrepareProgrammeEvent(ctx context.Context, data []byte) (engine.R
 		if found && !bytes.Equal(old.Document, data) {
 			return fmt.Errorf("node: prepare programme %q: %w", p.Version, ErrProgrammeConflict)
 		}
-		seq, err := decodeUint64(tx.Bucket(bucketVV).Get([]byte(n.origin)))
-		if err != nil {
-			return err
-		}
-		clock, err := decodeHLC(tx.Bucket(bucketMeta).Get(metaHLC))
-		if err != nil {
-			return err
-		}
-		ev := engine.Event{Kind: engine.EventProgrammeLoaded, At: n.now(),
-			Origin: n.origin, Seq: seq + 1, Store: n.cfg.Store,
-			Programme: &engine.ProgrammeLoaded{Version: p.Version, Document: data}}
-		ev.HLC = clock.Next(ev.At)
-		enc, err := engine.EncodeEvent(ev)
-		if err != nil {
-			return fmt.Errorf("node: %w", err)
-		}
-		raw = engine.RawEvent{Origin: ev.Origin, Seq: ev.Seq, Data: enc}
-		return nil
+		raw, err = n.prepareIn(tx, engine.Event{Kind: engine.EventProgrammeLoaded,
+			Programme: &engine.ProgrammeLoaded{Version: p.Version, Document: data}})
+		return err
 	})
 	if err != nil {
 		return engine.RawEvent{}, err
 	}
 	return raw, nil
+}
+
+// PrepareEvent stamps ev as this node's next event — origin, sequence
+// number, HLC reading, store, and the time when ev.At is zero — validates
+// it and encodes it, without committing it. It is how HQ originates
+// events (card unblocks, erasures, greetings, expiries): the Raft leader
+// prepares, proposes through Raft, and every HQ node's FSM applies the
+// event. The same caveat as PrepareProgrammeEvent holds: nothing is
+// reserved, so the proposer checks that the event stored at (origin,
+// seq) is its own and prepares again if not (see node/hqevents).
+func (n *Node) PrepareEvent(ctx context.Context, ev engine.Event) (engine.RawEvent, error) {
+	if err := n.enter(ctx); err != nil {
+		return engine.RawEvent{}, err
+	}
+	defer n.leave()
+	var raw engine.RawEvent
+	err := n.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		raw, err = n.prepareIn(tx, ev)
+		return err
+	})
+	return raw, err
+}
+
+// prepareIn stamps and encodes ev as the next event of this node's
+// origin as tx sees it.
+func (n *Node) prepareIn(tx *bbolt.Tx, ev engine.Event) (engine.RawEvent, error) {
+	seq, err := decodeUint64(tx.Bucket(bucketVV).Get([]byte(n.origin)))
+	if err != nil {
+		return engine.RawEvent{}, err
+	}
+	clock, err := decodeHLC(tx.Bucket(bucketMeta).Get(metaHLC))
+	if err != nil {
+		return engine.RawEvent{}, err
+	}
+	if ev.At.IsZero() {
+		ev.At = n.now()
+	}
+	ev.Origin, ev.Seq, ev.Store = n.origin, seq+1, n.cfg.Store
+	ev.HLC = clock.Next(ev.At)
+	enc, err := engine.EncodeEvent(ev)
+	if err != nil {
+		return engine.RawEvent{}, fmt.Errorf("node: prepare %s: %w", ev.Kind, err)
+	}
+	return engine.RawEvent{Origin: ev.Origin, Seq: ev.Seq, Data: enc}, nil
 }

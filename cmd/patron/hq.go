@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patron/patron/node/hqevents"
 	"github.com/patron/patron/replication/chain"
 	"github.com/patron/patron/replication/hq"
 )
@@ -287,6 +288,10 @@ func serveHQ(ctx context.Context, c hqConfig, stdout io.Writer, logger *slog.Log
 	defer h.Close()
 
 	admin := newHQAdmin(h, n, keyring.ids, c.adminToken, logger)
+	admin.jobs = hqevents.NewScheduler(h.Raft(), time.Now, hqJobTick, logger.With("component", "hq jobs"),
+		hqJobs(n, admin.events, logger)...)
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "patron_hq_store_sessions", Help: "Store sessions this HQ node serves (only the Raft leader admits stores).",
 	}, func() float64 { return float64(len(h.Sessions())) }))
@@ -305,6 +310,11 @@ func serveHQ(ctx context.Context, c hqConfig, stdout io.Writer, logger *slog.Log
 			name: "session book",
 			run:  func() error { admin.book.run(stopWatch, h.Sessions); return nil },
 			stop: func(context.Context) error { close(stopWatch); return nil },
+		},
+		{
+			name: "hq jobs",
+			run:  func() error { admin.jobs.Run(jobsCtx); return nil },
+			stop: func(context.Context) error { stopJobs(); return nil },
 		},
 		failedComponent(h.Raft()),
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/patron/patron/engine"
 	"github.com/patron/patron/node"
+	"github.com/patron/patron/node/hqevents"
 	"github.com/patron/patron/replication/chain"
 	"github.com/patron/patron/replication/hq"
 	"github.com/patron/patron/replication/syncproto"
@@ -47,9 +47,6 @@ const (
 	// One just under it may still, with the event's envelope, exceed the
 	// event bound: loadProgramme checks the event too.
 	maxProgrammeDocBytes = maxProgrammeEventBytes / 4 * 3
-	// maxProgrammeAttempts bounds the retries of one programme load that
-	// lost its sequence number to a concurrent load or a leader change.
-	maxProgrammeAttempts = 5
 	// adminRequestTimeout bounds one admin request's Raft work.
 	adminRequestTimeout = 30 * time.Second
 	// sessionBookEvery is how often HQ samples its store sessions, so
@@ -79,7 +76,8 @@ type hqAdmin struct {
 	token  string
 	log    *slog.Logger
 	book   *sessionBook
-	loadMu sync.Mutex // serializes programme loads on this node
+	events *hqevents.Emitter
+	jobs   *hqevents.Scheduler // nil until serveHQ sets it
 
 	// prepared, when set (tests), is called with each prepared programme
 	// event before it is proposed: a test appends a competing one there.
@@ -87,7 +85,8 @@ type hqAdmin struct {
 }
 
 func newHQAdmin(h *chain.HQ, n *node.Node, stores func() []string, token string, logger *slog.Logger) *hqAdmin {
-	return &hqAdmin{hq: h, node: n, stores: stores, token: token, log: logger, book: newSessionBook()}
+	return &hqAdmin{hq: h, node: n, stores: stores, token: token, log: logger, book: newSessionBook(),
+		events: hqevents.NewEmitter(n, raftLog{h.Raft()}, logger)}
 }
 
 // ready: the node is open, Raft has a leader and the node has not
@@ -116,6 +115,7 @@ func (a *hqAdmin) routes(mux *http.ServeMux) *http.ServeMux {
 	mux.HandleFunc("POST /cluster/join", a.authorized(a.join))
 	mux.HandleFunc("POST /cluster/remove", a.authorized(a.remove))
 	mux.HandleFunc("POST /programme", a.authorized(a.programme))
+	mux.HandleFunc("POST /jobs/{name}", a.authorized(a.runJob))
 	mux.HandleFunc("GET "+backupPath, a.authorized(backupHandler(a.node, a.log)))
 	return mux
 }
@@ -204,54 +204,40 @@ func (a *hqAdmin) programme(w http.ResponseWriter, r *http.Request) {
 var errProgrammeTooLarge = errors.New("programme event too large for store sync")
 
 // loadProgramme proposes a programme event until the event stored at its
-// (origin, seq) is this one: a concurrent load or a new leader may have
-// taken the sequence number (the log then skips this event as held, or
-// refuses it with a gap), and it is prepared again with a fresh one.
+// (origin, seq) is this one (see hqevents.Emitter): a concurrent load or
+// a new leader may have taken the sequence number.
 func (a *hqAdmin) loadProgramme(ctx context.Context, doc []byte) (programmeLoaded, error) {
-	a.loadMu.Lock()
-	defer a.loadMu.Unlock()
-	raft := a.hq.Raft()
-	for attempt := 1; ; attempt++ {
+	raw, err := a.events.EmitPrepared(ctx, func(ctx context.Context) (engine.RawEvent, error) {
 		ev, err := a.node.PrepareProgrammeEvent(ctx, doc)
 		if err != nil {
-			return programmeLoaded{}, err
+			return engine.RawEvent{}, err
 		}
 		if len(ev.Data) > maxProgrammeEventBytes {
-			return programmeLoaded{}, fmt.Errorf("%w: the programme.loaded event is %d bytes, the limit is %d bytes (%d KiB); make the document smaller",
+			return engine.RawEvent{}, fmt.Errorf("%w: the programme.loaded event is %d bytes, the limit is %d bytes (%d KiB); make the document smaller",
 				errProgrammeTooLarge, len(ev.Data), maxProgrammeEventBytes, maxProgrammeEventBytes>>10)
 		}
 		if a.prepared != nil {
 			a.prepared(ev)
 		}
-		_, err = appendOnce(ctx, raft, ev)
-		switch {
-		case errors.Is(err, engine.ErrEventGap):
-			// This node is behind its own log (a new leader still
-			// applying): prepare again.
-		case err != nil:
-			return programmeLoaded{}, err
-		default:
-			held, err := a.node.EventsAfter(ctx, ev.Origin, ev.Seq-1, 1, 0)
-			if err != nil {
-				return programmeLoaded{}, err
-			}
-			if len(held) == 1 && bytes.Equal(held[0].Data, ev.Data) {
-				dec, _ := engine.DecodeEvent(ev.Data)
-				return programmeLoaded{Version: dec.Programme.Version, Event: fmt.Sprintf("%s/%d", ev.Origin, ev.Seq)}, nil
-			}
-		}
-		if attempt == maxProgrammeAttempts {
-			return programmeLoaded{}, fmt.Errorf("programme load: sequence number taken %d times in a row; try again", attempt)
-		}
-		a.log.Info("programme load lost its sequence number; preparing again", "seq", ev.Seq, "attempt", attempt)
+		return ev, nil
+	})
+	if err != nil {
+		return programmeLoaded{}, err
 	}
+	dec, err := engine.DecodeEvent(raw.Data)
+	if err != nil {
+		return programmeLoaded{}, err
+	}
+	return programmeLoaded{Version: dec.Programme.Version, Event: fmt.Sprintf("%s/%d", raw.Origin, raw.Seq)}, nil
 }
 
-// appendOnce proposes one event, retrying an unknown outcome with the
-// same event (idempotent by origin and seq).
-func appendOnce(ctx context.Context, raft *hq.Node, ev engine.RawEvent) (engine.VersionVector, error) {
+// raftLog is the HQ Raft log as hqevents proposes to it: an unknown
+// outcome is retried with the same events, which are idempotent.
+type raftLog struct{ raft *hq.Node }
+
+func (l raftLog) AppendEvents(ctx context.Context, events []engine.RawEvent) (engine.VersionVector, error) {
 	for {
-		vv, err := raft.AppendEvents(ctx, []engine.RawEvent{ev})
+		vv, err := l.raft.AppendEvents(ctx, events)
 		if errors.Is(err, hq.ErrUnknownOutcome) && ctx.Err() == nil {
 			continue
 		}

@@ -142,7 +142,7 @@ func TestProgrammeLoadLosingItsSeqPreparesAgain(t *testing.T) {
 		if ev.Seq != competitor.Seq {
 			t.Errorf("prepared seq %d, competitor %d", ev.Seq, competitor.Seq)
 		}
-		if _, err := appendOnce(ctx, a.hq.Raft(), competitor); err != nil {
+		if _, err := (raftLog{a.hq.Raft()}).AppendEvents(ctx, []engine.RawEvent{competitor}); err != nil {
 			t.Errorf("competitor: %v", err)
 		}
 	}

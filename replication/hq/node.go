@@ -353,6 +353,25 @@ func (n *Node) Leader() (id, addr string) {
 // IsLeader reports whether this node is the leader now.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
+// Barrier returns once every entry committed before the call has been
+// applied to this node's store; leader only. A new leader calls it before
+// acting on its store's state (a scheduled job deciding what to emit), since
+// raft elects a node that holds every committed entry but may not have
+// applied them yet.
+func (n *Node) Barrier(ctx context.Context) error {
+	if err := n.checkLeader(); err != nil {
+		return err
+	}
+	timeout := time.Minute
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	if err := n.raft.Barrier(timeout).Error(); err != nil {
+		return n.proposeError(err)
+	}
+	return nil
+}
+
 // WaitForLeader waits until this node knows a leader and returns it.
 func (n *Node) WaitForLeader(ctx context.Context) (id, addr string, err error) {
 	t := time.NewTicker(10 * time.Millisecond)
