@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,13 @@ var (
 	// ErrBadEvent refuses an event that does not decode or whose identity
 	// does not match its envelope.
 	ErrBadEvent = errors.New("engine: malformed event")
+	// ErrEventConflict refuses an event whose (origin, seq) a node already
+	// holds with different content: the origin's identity was reused (a
+	// data file copied or restored without a new incarnation). Events are
+	// immutable, so this is never a retry; applying either silently would
+	// lose the other. Errors wrapping it also wrap ErrBadEvent, so HQ's
+	// FSM refuses the entry deterministically.
+	ErrEventConflict = errors.New("engine: event identity reused with different content")
 	// ErrHQUnreachable is what a store's hold authority returns when HQ
 	// cannot be reached in time: the store then applies the programme's
 	// offline redemption rules.
@@ -66,3 +74,25 @@ const (
 	HoldExpired HoldStatus = "expired"
 	HoldRefused HoldStatus = "refused"
 )
+
+// IncarnationDigits is the length of the incarnation number in a store's
+// origin, "S001.482913057" (see node/incarnation.go for why stores have
+// incarnations).
+const IncarnationDigits = 9
+
+// OriginStore returns the store an origin belongs to: the origin itself,
+// or, for an incarnated origin "S001.482913057" (the store id, '.', and
+// IncarnationDigits digits), "S001". HQ admits a store's sessions and
+// events by it.
+func OriginStore(origin string) string {
+	i := strings.LastIndexByte(origin, '.')
+	if i <= 0 || len(origin)-i-1 != IncarnationDigits {
+		return origin
+	}
+	for _, r := range origin[i+1:] {
+		if r < '0' || r > '9' {
+			return origin
+		}
+	}
+	return origin[:i]
+}

@@ -23,9 +23,16 @@ type Config struct {
 	// and stamps ledger entries. Required.
 	Store string
 	// Origin is this node's origin id, the identity of the events it
-	// appends: letters, digits, '_' or '.'. Default Store. An HQ node
-	// uses "HQ".
+	// appends: letters, digits, '_' or '.'. HQ nodes set their node id.
+	// Default: the store id and an incarnation drawn when the data file
+	// is created, e.g. "S001.482913057" (see incarnation.go); a file made
+	// before incarnations keeps the bare store id.
 	Origin string
+	// CatchUpFromHQ: the node is a store that syncs with HQ, so a new
+	// incarnation (an empty data file, or a restored backup) serves no
+	// till until it holds what HQ held at its first session (see
+	// CatchUpTo). Default false: nothing to wait for (patron dev).
+	CatchUpFromHQ bool
 	// Authority decides online redemptions (HQ holds). Default nil: the
 	// node is its own HQ and decides them itself.
 	Authority HoldAuthority
@@ -89,9 +96,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Random == nil {
 		c.Random = d.Random
-	}
-	if c.Origin == "" {
-		c.Origin = c.Store
 	}
 	return c
 }

@@ -11,7 +11,8 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Origin is this node's origin id: Config.Origin, by default its store.
+// Origin is this node's origin id: Config.Origin, by default its store
+// and incarnation (see incarnation.go).
 func (n *Node) Origin() string { return n.origin }
 
 // Committed is signalled (non-blocking, capacity one) after every commit
@@ -105,6 +106,9 @@ func (n *Node) ApplyEvents(ctx context.Context, events []engine.RawEvent) (engin
 		return nil, err
 	}
 	n.afterCommit(eff)
+	if err := n.caughtUpAt(vv); err != nil {
+		n.log.Warn("clearing the catching-up mark failed; retried at the next batch", "err", err)
+	}
 	return vv, nil
 }
 
@@ -173,6 +177,9 @@ func (n *Node) applyRemote(tx *bbolt.Tx, batch []decoded, eff *effects) (engine.
 			}
 		}
 		if d.ev.Seq <= h {
+			if err := checkSameEvent(tx, d); err != nil {
+				return nil, err
+			}
 			held[o] = h
 			continue
 		}
@@ -199,6 +206,17 @@ func (n *Node) applyRemote(tx *bbolt.Tx, batch []decoded, eff *effects) (engine.
 		tx.OnCommit(n.signalCommitted)
 	}
 	return readVV(tx)
+}
+
+// checkSameEvent refuses a received event whose identity this node holds
+// with other content (see engine.ErrEventConflict).
+func checkSameEvent(tx *bbolt.Tx, d decoded) error {
+	stored := tx.Bucket(bucketEvents).Get(seqKey(d.ev.Origin, d.ev.Seq))
+	if stored == nil || bytes.Equal(stored, d.raw) {
+		return nil // a retry (or nothing held to compare with)
+	}
+	return fmt.Errorf("node: event %s/%d differs from the one held: %w: %w (was this data directory copied or restored without `patron restore`?)",
+		d.ev.Origin, d.ev.Seq, engine.ErrEventConflict, engine.ErrBadEvent)
 }
 
 // emit appends a local event: it takes the next sequence number of this

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/patron/patron/engine"
@@ -35,6 +36,12 @@ type Node struct {
 
 	mu     sync.Mutex // guards following
 	closed bool
+
+	// catchingUp: a new incarnation not yet holding what HQ held at its
+	// first session (see incarnation.go); catchTarget is that.
+	catchingUp  atomic.Bool
+	catchMu     sync.Mutex
+	catchTarget engine.VersionVector
 
 	loadMu sync.Mutex // serialises LoadProgramme
 
@@ -73,7 +80,6 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg:        cfg,
-		origin:     cfg.Origin,
 		log:        cfg.Logger,
 		committed:  make(chan struct{}, 1),
 		db:         db,
@@ -110,13 +116,25 @@ func openDB(cfg Config) (*bbolt.DB, error) {
 // load checks the schema and reads the current programme and the
 // terminals into memory (replacing what was there).
 func (n *Node) load() error {
-	if err := n.db.Update(initSchema); err != nil {
+	err := n.db.Update(func(tx *bbolt.Tx) error {
+		created := tx.Bucket(bucketMeta) == nil
+		if err := initSchema(tx); err != nil {
+			return err
+		}
+		origin, err := resolveOrigin(tx, n.cfg)
+		if err != nil {
+			return err
+		}
+		n.origin = origin
+		return n.initCatchUp(tx, created)
+	})
+	if err != nil {
 		return err
 	}
 	var raw []byte
 	var stamp *engine.Stamp
 	terminals := make(map[string][]byte)
-	err := n.db.View(func(tx *bbolt.Tx) error {
+	err = n.db.View(func(tx *bbolt.Tx) error {
 		if v := tx.Bucket(bucketMeta).Get(metaProgramme); v != nil {
 			var rec programmeRecord
 			found, err := getJSON(tx.Bucket(bucketProgrammes), v, &rec)

@@ -17,7 +17,7 @@ func TestPrepareProgrammeEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.Origin != "HQ1" || ev.Seq != 1 {
+	if ev.Origin != hq.Origin() || engine.OriginStore(hq.Origin()) != "HQ1" || ev.Seq != 1 {
 		t.Fatalf("prepared %s/%d, want HQ1/1", ev.Origin, ev.Seq)
 	}
 	// Nothing is committed by preparing.
@@ -25,7 +25,7 @@ func TestPrepareProgrammeEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vv["HQ1"] != 0 || hq.Programme() != nil {
+	if vv[hq.Origin()] != 0 || hq.Programme() != nil {
 		t.Fatalf("prepare committed something: vv %v, programme %v", vv, hq.Programme())
 	}
 	// A second prepare before the first is applied takes the same seq.
@@ -47,11 +47,11 @@ func TestPrepareProgrammeEvent(t *testing.T) {
 			t.Fatalf("%s: programme %v after apply, want v1", p.Origin(), got)
 		}
 	}
-	// The losing event is skipped as held; the stored one is the first.
-	if _, err := hq.ApplyEvents(ctx, []engine.RawEvent{other}); err != nil {
-		t.Fatal(err)
+	// The losing event is refused as a conflict; the stored one is the first.
+	if _, err := hq.ApplyEvents(ctx, []engine.RawEvent{other}); !errors.Is(err, engine.ErrEventConflict) || !errors.Is(err, engine.ErrBadEvent) {
+		t.Fatalf("applying the losing event: %v, want ErrEventConflict (and ErrBadEvent)", err)
 	}
-	held, err := hq.EventsAfter(ctx, "HQ1", 0, 1, 0)
+	held, err := hq.EventsAfter(ctx, hq.Origin(), 0, 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,6 +120,9 @@ func (n *Node) enterWithProgramme(ctx context.Context) (*engine.Programme, error
 		return nil, err
 	}
 	p, err := n.currentProgramme()
+	if err == nil && n.catchingUp.Load() {
+		err = ErrCatchingUp
+	}
 	if err != nil {
 		n.leave()
 		return nil, err

@@ -229,20 +229,20 @@ func TestApplyEventsDuplicatesGapsAndBadEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	evs, err := a.EventsAfter(ctx, "S001", 0, 0, 0)
+	evs, err := a.EventsAfter(ctx, a.Origin(), 0, 0, 0)
 	if err != nil || len(evs) != 4 {
 		t.Fatalf("events %d, %v", len(evs), err)
 	}
-	if page, _ := a.EventsAfter(ctx, "S001", 0, 2, 0); len(page) != 2 {
+	if page, _ := a.EventsAfter(ctx, a.Origin(), 0, 2, 0); len(page) != 2 {
 		t.Errorf("limit 2: %d events", len(page))
 	}
-	if page, _ := a.EventsAfter(ctx, "S001", 0, 0, 1); len(page) != 1 {
+	if page, _ := a.EventsAfter(ctx, a.Origin(), 0, 0, 1); len(page) != 1 {
 		t.Errorf("maxBytes 1: %d events, want the first", len(page))
 	}
-	if vv, err := b.ApplyEvents(ctx, evs[:2]); err != nil || vv["S001"] != 2 {
+	if vv, err := b.ApplyEvents(ctx, evs[:2]); err != nil || vv[a.Origin()] != 2 {
 		t.Fatalf("first two: %v %v", vv, err)
 	}
-	if vv, err := b.ApplyEvents(ctx, evs); err != nil || vv["S001"] != 4 {
+	if vv, err := b.ApplyEvents(ctx, evs); err != nil || vv[a.Origin()] != 4 {
 		t.Fatalf("all with duplicates: %v %v", vv, err)
 	}
 	checkConverged(t, []string{"+919800000000"}, a, b)
@@ -252,7 +252,7 @@ func TestApplyEventsDuplicatesGapsAndBadEvents(t *testing.T) {
 	if !errors.Is(err, engine.ErrEventGap) {
 		t.Errorf("gap: %v", err)
 	}
-	if vv, _ := c.VersionVector(ctx); vv["S001"] != 0 {
+	if vv, _ := c.VersionVector(ctx); vv[a.Origin()] != 0 {
 		t.Errorf("after a refused batch: %v", vv)
 	}
 	bad := evs[1]
@@ -650,13 +650,13 @@ func TestReopenKeepsEventsAndVersionVector(t *testing.T) {
 	defer n.Close()
 	again, _ := n.VersionVector(ctx)
 	d2, _ := n.StateDigest(ctx)
-	if mustJSON(t, again) != mustJSON(t, vv) || mustJSON(t, d2) != mustJSON(t, digest) || vv["S001"] != 2 {
+	if mustJSON(t, again) != mustJSON(t, vv) || mustJSON(t, d2) != mustJSON(t, digest) || vv[a.Origin()] != 2 {
 		t.Errorf("after reopen: %v %v, before %v %v", again, d2, vv, digest)
 	}
 	if _, err := n.CompleteSale(ctx, "T01", SaleRequest{ReceiptNo: "1", Basket: books(1, 1000), Member: mobile(m)}); err != nil {
 		t.Fatal(err)
 	}
-	if vv, _ := n.VersionVector(ctx); vv["S001"] != 3 {
+	if vv, _ := n.VersionVector(ctx); vv[n.Origin()] != 3 {
 		t.Errorf("next local event: %v", vv)
 	}
 	select {

@@ -147,6 +147,12 @@ func toRPCError(err error) *RPCError {
 		return &RPCError{Code: codeUnavailable, Message: "no programme loaded yet (the store is waiting for HQ); retry later",
 			Data: map[string]any{"reason": reasonUnavailable}}
 	}
+	if errors.Is(err, node.ErrCatchingUp) {
+		// A new data directory (first start, replacement, restore)
+		// catching up from HQ: retryable.
+		return &RPCError{Code: codeUnavailable, Message: "the store is catching up from HQ (a new data directory: first start, replacement or restore); retry shortly",
+			Data: map[string]any{"reason": reasonUnavailable}}
+	}
 	var u unavailabler
 	if (errors.As(err, &u) && u.Unavailable()) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||

@@ -232,10 +232,17 @@ func checkConservation(ops []TillOp, nodes []NodeView, add addFunc) {
 	n := nodes[0]
 	byRef := refIndex(n)
 	var told int64
+	seen := map[string]bool{}
 	for _, op := range ops {
 		switch op.Outcome {
 		case Acked:
-			told += op.Delta
+			// A later op on the same receipt or return is a till
+			// retrying the request: one effect, told twice.
+			k := op.Method + "\x00" + op.Member + "\x00" + op.Ref
+			if !seen[k] {
+				told += op.Delta
+			}
+			seen[k] = true
 		case Unknown:
 			told += byRef[op.Member+"\x00"+op.Ref].sum // it happened or it did not: at most once
 		}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/patron/patron/engine"
 	"github.com/patron/patron/node"
 	"github.com/patron/patron/posbridge"
 	"github.com/patron/patron/replication/chain"
@@ -126,6 +127,9 @@ type StoreMember struct {
 	posAddr string
 	cancel  context.CancelFunc
 	served  chan struct{} // closed when Serve returned
+	// replaced: the store's disk was lost (ReplaceStore); its new
+	// incarnation catches up from HQ before serving tills.
+	replaced bool
 }
 
 // New starts a cluster and waits until HQ has a leader and every store
@@ -243,22 +247,28 @@ func (c *Cluster) wrongKey(store string) bool {
 }
 
 // openNode opens a node's bbolt file in dir.
-func (c *Cluster) openNode(ctx context.Context, dir, id string, auth node.HoldAuthority, clock *Clock) (*node.Node, error) {
+func (c *Cluster) openNode(ctx context.Context, dir, id string, auth node.HoldAuthority, clock *Clock, catchUp bool) (*node.Node, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	cfg := node.DefaultConfig()
 	cfg.Path = filepath.Join(dir, "patron.db")
-	cfg.Store, cfg.Origin, cfg.Logger, cfg.NoSync, cfg.Now = id, id, c.log, !c.opts.Durable, clock.Now
+	cfg.Store, cfg.Logger, cfg.NoSync, cfg.Now = id, c.log, !c.opts.Durable, clock.Now
 	if auth != nil {
-		cfg.Authority = auth
+		// A store: its origin is its id and an incarnation, as in
+		// production. A replaced store catches up before serving; the
+		// chain's first stores do not wait for HQ (some scenarios start
+		// a store HQ refuses).
+		cfg.Authority, cfg.CatchUpFromHQ = auth, catchUp
+	} else {
+		cfg.Origin = id
 	}
 	return node.Open(ctx, cfg)
 }
 
 // startHQ opens an HQ node on its directory and the given sockets.
 func (c *Cluster) startHQ(ctx context.Context, m *HQMember, ln net.Listener, pc net.PacketConn) error {
-	n, err := c.openNode(ctx, m.dir, m.ID, nil, m.Clock)
+	n, err := c.openNode(ctx, m.dir, m.ID, nil, m.Clock, false)
 	if err != nil {
 		ln.Close()
 		pc.Close()
@@ -294,7 +304,7 @@ func (c *Cluster) startHQ(ctx context.Context, m *HQMember, ln net.Listener, pc 
 // startStore opens a store node, its link to HQ and its till server.
 func (c *Cluster) startStore(ctx context.Context, s *StoreMember, loadProgramme bool) error {
 	auth := chain.NewAuthority()
-	n, err := c.openNode(ctx, s.dir, s.ID, auth, s.Clock)
+	n, err := c.openNode(ctx, s.dir, s.ID, auth, s.Clock, s.replaced)
 	if err != nil {
 		return err
 	}
@@ -313,7 +323,12 @@ func (c *Cluster) startStore(ctx context.Context, s *StoreMember, loadProgramme 
 		HQ: c.syncAddrs, NewPacketConn: s.links.open(int64(c.opts.Seed)*1000003 + int64(len(s.ID))*31 + int64(s.ID[len(s.ID)-1])),
 		Link: testLink, Logger: c.log,
 		Client: syncproto.ClientConfig{Session: testSession, HoldTimeout: 700 * time.Millisecond,
-			DialTimeout: 2 * time.Second, BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond}})
+			DialTimeout: 2 * time.Second, BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond,
+			OnHQSession: func(hq engine.VersionVector) {
+				if err := n.CatchUpTo(ctx, hq); err != nil {
+					c.log.Warn("catch-up target", "store", s.ID, "err", err)
+				}
+			}}})
 	if err != nil {
 		return fail(err)
 	}
@@ -488,4 +503,16 @@ func poll(ctx context.Context, within time.Duration, what string, cond func() bo
 		}
 	}
 	return nil
+}
+
+// StoreEvents sums a version vector over every incarnation of a store:
+// the events of the store a node holds.
+func StoreEvents(vv engine.VersionVector, store string) uint64 {
+	var n uint64
+	for o, seq := range vv {
+		if engine.OriginStore(o) == store {
+			n += seq
+		}
+	}
+	return n
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 
 	"github.com/patron/patron/replication/faultnet"
@@ -34,13 +35,15 @@ type FaultCounts struct {
 	// HQKills and StoreCrashes count nodes stopped without a clean
 	// shutdown; ClockJumps counts skew changes.
 	HQKills, StoreCrashes, ClockJumps uint64
+	// StoreReplacements counts stores whose disk was lost (ReplaceStore).
+	StoreReplacements uint64
 }
 
 // String is the faults part of a summary line.
 func (f FaultCounts) String() string {
 	d := f.Datagrams
-	return fmt.Sprintf("dropped=%d duplicated=%d delayed=%d reordered=%d partitioned_datagrams=%d partitions=%d raft_cuts=%d hq_kills=%d store_crashes=%d clock_jumps=%d",
-		d.Dropped, d.Duplicated, d.Delayed, d.Reordered, d.Partitioned, f.Partitions, f.RaftCuts, f.HQKills, f.StoreCrashes, f.ClockJumps)
+	return fmt.Sprintf("dropped=%d duplicated=%d delayed=%d reordered=%d partitioned_datagrams=%d partitions=%d raft_cuts=%d hq_kills=%d store_crashes=%d store_replacements=%d clock_jumps=%d",
+		d.Dropped, d.Duplicated, d.Delayed, d.Reordered, d.Partitioned, f.Partitions, f.RaftCuts, f.HQKills, f.StoreCrashes, f.StoreReplacements, f.ClockJumps)
 }
 
 // Add sums two counts.
@@ -50,13 +53,14 @@ func (f FaultCounts) Add(o FaultCounts) FaultCounts {
 	f.RaftCuts += o.RaftCuts
 	f.HQKills += o.HQKills
 	f.StoreCrashes += o.StoreCrashes
+	f.StoreReplacements += o.StoreReplacements
 	f.ClockJumps += o.ClockJumps
 	return f
 }
 
 // faultStats are the cluster's own fault counters.
 type faultStats struct {
-	partitions, raftCuts, hqKills, storeCrashes, clockJumps atomic.Uint64
+	partitions, raftCuts, hqKills, storeCrashes, storeReplacements, clockJumps atomic.Uint64
 }
 
 // SetLinkFaults sets datagram faults (loss, duplication, delay, jitter,
@@ -217,6 +221,26 @@ func (c *Cluster) RestartStore(ctx context.Context, store string) error {
 	return c.startStore(ctx, s, false)
 }
 
+// ReplaceStore stands in for a store whose disk died: it stops the store
+// abruptly, deletes its data directory and starts it on an empty one —
+// a new incarnation that pulls members, ledger and programme back from
+// HQ and serves tills once it holds what HQ held (node.CatchUpTo). Its
+// terminals are configured again, as an installer would.
+func (c *Cluster) ReplaceStore(ctx context.Context, store string) error {
+	s := c.Store(store)
+	if err := c.CrashStore(store); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(s.dir); err != nil {
+		return fmt.Errorf("testcluster: wipe %s: %w", store, err)
+	}
+	c.stats.storeReplacements.Add(1)
+	s.mu.Lock()
+	s.replaced = true
+	s.mu.Unlock()
+	return c.startStore(ctx, s, false)
+}
+
 // RestartAll brings every stopped node back.
 func (c *Cluster) RestartAll(ctx context.Context) error {
 	for i := range c.HQs {
@@ -255,6 +279,7 @@ func (c *Cluster) Faults() FaultCounts {
 	f.RaftCuts = c.stats.raftCuts.Load()
 	f.HQKills = c.stats.hqKills.Load()
 	f.StoreCrashes = c.stats.storeCrashes.Load()
+	f.StoreReplacements = c.stats.storeReplacements.Load()
 	f.ClockJumps = c.stats.clockJumps.Load()
 	return f
 }

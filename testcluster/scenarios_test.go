@@ -127,7 +127,7 @@ func TestScenarioKillHQLeaderDuringSync(t *testing.T) {
 	if err := poll(ctx, 10*time.Second, "S1's catch-up to start", func() bool {
 		n := c.HQs[0].Node()
 		vv, err := n.VersionVector(ctx)
-		return err == nil && vv["S1"] > 1
+		return err == nil && StoreEvents(vv, "S1") > 1
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestScenarioLossyLinkNoResidualLoss(t *testing.T) {
 	err := poll(ctx, ConvergeBound, "S1's events at S2 through the lossy link", func() bool {
 		want, err1 := c.Store("S1").Node().VersionVector(ctx)
 		got, err2 := c.Store("S2").Node().VersionVector(ctx)
-		return err1 == nil && err2 == nil && got["S1"] == want["S1"]
+		return err1 == nil && err2 == nil && StoreEvents(got, "S1") == StoreEvents(want, "S1")
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -280,8 +280,8 @@ func TestScenarioWrongKeyRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vv["S2"] != 0 {
-		t.Errorf("HQ holds %d events of the refused store", vv["S2"])
+	if StoreEvents(vv, "S2") != 0 {
+		t.Errorf("HQ holds %d events of the refused store", StoreEvents(vv, "S2"))
 	}
 	t.Logf("refused handshakes counted by HQ: %d", refused)
 	// The rest of the chain converges without S2; S2's own files hold
@@ -428,8 +428,8 @@ func TestScenarioRaftMinorityIsolated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if behind["S2"] >= lead["S2"] {
-		t.Errorf("isolated %s holds S2's events %d of %d: the cut let Raft through", follower.ID, behind["S2"], lead["S2"])
+	if StoreEvents(behind, "S2") >= StoreEvents(lead, "S2") {
+		t.Errorf("isolated %s holds S2's events %d of %d: the cut let Raft through", follower.ID, StoreEvents(behind, "S2"), StoreEvents(lead, "S2"))
 	}
 	d := mustCheck(t, ctx, c, rec, Limits{})
 	if l := c.Leader(); l != leader {
@@ -437,7 +437,7 @@ func TestScenarioRaftMinorityIsolated(t *testing.T) {
 	}
 	t.Logf("isolated follower %s: 16 online redemptions acked, leader HQ%d unchanged, visibility both ways max %v; "+
 		"follower at S2 %d of %d while cut, converged %v after heal",
-		follower.ID, leader+1, worst.Round(time.Millisecond), behind["S2"], lead["S2"], d.Round(time.Millisecond))
+		follower.ID, leader+1, worst.Round(time.Millisecond), StoreEvents(behind, "S2"), StoreEvents(lead, "S2"), d.Round(time.Millisecond))
 }
 
 // waitStoresOn waits until every store's HQ session is with HQ node id.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patron/patron/engine"
 	"github.com/patron/patron/node"
 )
 
@@ -214,7 +216,11 @@ func syncDir(dir string) error {
 }
 
 const restoreUsage = `Usage:
-  patron restore --from FILE --data DIR
+  patron restore --from FILE --data DIR [--store ID]
+
+The restored store gets a new incarnation (a new event origin, e.g.
+S001.482913057): the events it wrote after the backup are at HQ under the
+old one, and it catches up on them from HQ when it starts.
 `
 
 // runRestore puts a backup into a stopped node's data directory. The
@@ -222,70 +228,101 @@ const restoreUsage = `Usage:
 // reads, which opens as a node); the file it replaces is kept beside it
 // as patron.db.replaced-TIME.
 func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var from, data string
+	var from, data, store string
 	fs := flag.NewFlagSet("patron restore", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), restoreUsage+"\nFlags:\n"); fs.PrintDefaults() }
 	fs.StringVar(&from, "from", "", "backup file (patron backup --to) (required)")
 	fs.StringVar(&data, "data", "", "data directory of the STOPPED node to restore into (required)")
+	fs.StringVar(&store, "store", "", "the store the backup is of (needed only for a backup older than incarnations; checked otherwise)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return helpOK(err)
 	}
 	if from == "" || data == "" {
 		return errors.New("patron restore: --from and --data are required")
 	}
-	replaced, err := restoreDataFile(ctx, from, data)
+	res, err := restoreDataFile(ctx, from, data, store)
 	if err != nil {
 		return fmt.Errorf("patron restore: %w", err)
 	}
+	replaced := res.replaced
 	fmt.Fprintf(stdout, "restored %s into %s\n", from, filepath.Join(data, dataFileName))
+	fmt.Fprintf(stdout, "store %s: new events go under origin %s (the backup's were %s); start it with HQ reachable to catch up\n",
+		res.store, res.origin, cmp.Or(res.oldOrigin, res.store))
 	if replaced != "" {
 		fmt.Fprintf(stdout, "the file it replaced is %s (remove it once the node runs well)\n", replaced)
 	}
 	return nil
 }
 
-// restoreDataFile copies from into dir/patron.db, returning where the
-// previous file went ("" if there was none).
-func restoreDataFile(ctx context.Context, from, dir string) (string, error) {
+// restored says what restoreDataFile did.
+type restored struct {
+	replaced          string // where the previous file went, "" if none
+	store             string
+	oldOrigin, origin string // the backup's origin and the new incarnation
+}
+
+// restoreDataFile copies from into dir/patron.db under a new incarnation
+// (node.Reincarnate): the store wrote events after the backup was taken
+// that HQ holds under the backup's origin and later sequence numbers, so
+// the restored node must not number new events from where the backup
+// left off. store names the store when the backup does not (made before
+// incarnations); when it does, a different store is refused.
+func restoreDataFile(ctx context.Context, from, dir, store string) (restored, error) {
+	var res restored
 	if err := node.CheckFile(from); err != nil {
-		return "", fmt.Errorf("%s is not a data file this build can restore: %w", from, err)
+		return res, fmt.Errorf("%s is not a data file this build can restore: %w", from, err)
 	}
+	origin, err := node.FileOrigin(from)
+	if err != nil {
+		return res, err
+	}
+	switch recorded := engine.OriginStore(origin); {
+	case origin == "" && store == "":
+		return res, fmt.Errorf("%s was made before incarnations and does not say which store it is: give --store", from)
+	case origin != "" && store != "" && recorded != store:
+		return res, fmt.Errorf("%s is a backup of store %s, not %s", from, recorded, store)
+	case origin != "":
+		store = recorded
+	}
+	res.store, res.oldOrigin = store, origin
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", err
+		return res, err
 	}
 	target := filepath.Join(dir, dataFileName)
 	if _, err := os.Stat(target); err == nil {
 		// A node running on dir holds the file's lock.
 		if err := node.CheckFile(target); errors.Is(err, node.ErrLocked) {
-			return "", fmt.Errorf("a node is running on %s (its data file is locked): stop it first", dir)
+			return res, fmt.Errorf("a node is running on %s (its data file is locked): stop it first", dir)
 		}
 	}
 	tmp := target + ".restore"
 	if err := copyFileSync(from, tmp); err != nil {
-		return "", errors.Join(err, removeIfExists(tmp))
+		return res, errors.Join(err, removeIfExists(tmp))
 	}
-	if err := openAsNode(ctx, tmp); err != nil {
-		return "", errors.Join(fmt.Errorf("%s does not open as a node: %w", from, err), removeIfExists(tmp))
+	if res.origin, err = node.Reincarnate(tmp, store); err != nil {
+		return res, errors.Join(err, removeIfExists(tmp))
 	}
-	var replaced string
+	if err := openAsNode(ctx, tmp, store); err != nil {
+		return res, errors.Join(fmt.Errorf("%s does not open as a node: %w", from, err), removeIfExists(tmp))
+	}
 	if _, err := os.Stat(target); err == nil {
-		replaced = target + ".replaced-" + time.Now().UTC().Format("20060102T150405Z")
-		if err := os.Rename(target, replaced); err != nil {
-			return "", errors.Join(err, removeIfExists(tmp))
+		res.replaced = target + ".replaced-" + time.Now().UTC().Format("20060102T150405Z")
+		if err := os.Rename(target, res.replaced); err != nil {
+			return res, errors.Join(err, removeIfExists(tmp))
 		}
 	}
 	if err := os.Rename(tmp, target); err != nil {
-		return replaced, err
+		return res, err
 	}
-	return replaced, syncDir(dir)
+	return res, syncDir(dir)
 }
 
 // openAsNode opens path as a node and closes it: the programme and the
 // terminals load, and an older schema is migrated as the node would at
 // start.
-func openAsNode(ctx context.Context, path string) error {
+func openAsNode(ctx context.Context, path, store string) error {
 	cfg := node.DefaultConfig()
-	cfg.Path, cfg.Store = path, "restore"
+	cfg.Path, cfg.Store = path, store
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	n, err := node.Open(ctx, cfg)
 	if err != nil {

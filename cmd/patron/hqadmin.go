@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -325,8 +327,12 @@ type storeSession struct {
 	RTTMillis      float64 `json:"rtt_ms"`
 	EventsSent     uint64  `json:"events_sent"`
 	EventsReceived uint64  `json:"events_received"`
-	EventsHeld     uint64  `json:"events_held"` // the store's events HQ holds
+	EventsHeld     uint64  `json:"events_held"` // the store's events HQ holds, every incarnation's
 	Configured     bool    `json:"configured"`  // HQ holds its key
+	// Origin is the store's current incarnation (its last session's);
+	// Incarnations lists every origin of the store HQ holds events of.
+	Origin       string   `json:"origin,omitempty"`
+	Incarnations []string `json:"incarnations,omitempty"`
 }
 
 type listenerStatus struct {
@@ -404,7 +410,7 @@ func (b *sessionBook) observe(sessions []syncproto.LinkState) {
 	defer b.mu.Unlock()
 	clear(b.live)
 	for _, s := range sessions {
-		id := s.PeerOrigin
+		id := engine.OriginStore(s.PeerOrigin)
 		if id == "" {
 			id = s.Addr
 		}
@@ -433,8 +439,15 @@ func (b *sessionBook) stores(configured []string, vv engine.VersionVector) []sto
 	out := make([]storeSession, 0, len(ids))
 	for id, conf := range ids {
 		ls, seen := b.last[id]
-		s := storeSession{Store: id, Online: b.live[id], Configured: conf, EventsHeld: vv[id]}
+		s := storeSession{Store: id, Online: b.live[id], Configured: conf}
+		for _, o := range slices.Sorted(maps.Keys(vv)) {
+			if engine.OriginStore(o) == id {
+				s.EventsHeld += vv[o]
+				s.Incarnations = append(s.Incarnations, o)
+			}
+		}
 		if seen {
+			s.Origin = ls.PeerOrigin
 			s.LastSeen, s.EventsSent, s.EventsReceived = b.seen[id], ls.EventsSent, ls.EventsReceived
 			if s.Online {
 				s.Since, s.Lag, s.Behind = ls.Since, ls.Lag, ls.Behind

@@ -291,8 +291,24 @@ func TestBackupWhileServingAndRestore(t *testing.T) {
 	if err := runQuiet(ctx, "restore", "--from", notData, "--data", data); err == nil || !strings.Contains(err.Error(), "not a data file") {
 		t.Errorf("restore of a non-data file: %v, want a refusal", err)
 	}
+	if err := runQuiet(ctx, "restore", "--from", backups[0].path, "--data", data, "--store", "S999"); err == nil || !strings.Contains(err.Error(), "not S999") {
+		t.Errorf("restore naming another store: %v, want a refusal", err)
+	}
 	if err := runQuiet(ctx, "restore", "--from", backups[0].path, "--data", data); err != nil {
 		t.Fatalf("restore: %v", err)
+	}
+	// The restored store is a new incarnation of the same store: the
+	// events it wrote after the backup keep their identities at HQ.
+	before, err := node.FileOrigin(backups[0].path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := node.FileOrigin(filepath.Join(data, dataFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == "" || after == before || engine.OriginStore(after) != engine.OriginStore(before) {
+		t.Errorf("origin after restore %q, backup's %q: want a new incarnation of the same store", after, before)
 	}
 	d = startDev(t, data)
 	c, err := posbridge.Dial(ctx, d.url, d.token)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patron/patron/engine"
 	"github.com/patron/patron/node"
 	"github.com/patron/patron/replication/chain"
 	"github.com/patron/patron/replication/syncproto"
@@ -209,7 +210,7 @@ func parsePeers(peers, peerKeys []string, keyFile string) ([]chain.Peer, error) 
 func serveStore(ctx context.Context, c storeConfig, stdout io.Writer, logger *slog.Logger) error {
 	reg := newRegistry()
 	auth := chain.NewAuthority()
-	n, closeNode, err := openNode(ctx, nodeOptions{data: c.data, store: c.store, authority: auth, sms: c.sms}, logger, reg)
+	n, closeNode, err := openNode(ctx, nodeOptions{data: c.data, store: c.store, authority: auth, sms: c.sms, catchUp: true}, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -238,6 +239,11 @@ func serveStore(ctx context.Context, c storeConfig, stdout io.Writer, logger *sl
 		Link: c.link.config(), Logger: logger, Metrics: reg}
 	if peerConn != nil {
 		sc.PeerConn = peerConn
+	}
+	sc.Client.OnHQSession = func(hq engine.VersionVector) {
+		if err := n.CatchUpTo(ctx, hq); err != nil {
+			logger.Warn("catch-up target", "err", err)
+		}
 	}
 	link, err := chain.StartStore(ctx, sc)
 	if err != nil {
@@ -338,6 +344,7 @@ func (a *storeAdmin) routes(mux *http.ServeMux) *http.ServeMux {
 type storeStatus struct {
 	Role        string            `json:"role"` // "store"
 	Store       string            `json:"store"`
+	Origin      string            `json:"origin"` // this incarnation's event origin
 	Version     string            `json:"version"`
 	Programme   string            `json:"programme"` // current version, "" while waiting for HQ
 	HQReachable bool              `json:"hq_reachable"`
@@ -354,6 +361,9 @@ type catchUpStatus struct {
 	// HQ's last version vector; Active while it is above zero.
 	Behind uint64 `json:"behind"`
 	Active bool   `json:"active"`
+	// TillsWaiting: a new incarnation (replaced or restored) that does
+	// not yet hold what HQ held at its first session serves no till.
+	TillsWaiting bool `json:"tills_waiting"`
 }
 
 // linkStatus is one sync link.
@@ -380,9 +390,10 @@ func toLinkStatus(l syncproto.LinkState, now time.Time) linkStatus {
 func (a *storeAdmin) status(w http.ResponseWriter, r *http.Request) {
 	st := a.link.State()
 	now := time.Now()
-	s := storeStatus{Role: "store", Store: a.store, Version: version, HQReachable: a.auth.Reachable(),
+	s := storeStatus{Role: "store", Store: a.store, Origin: a.node.Origin(), Version: version, HQReachable: a.auth.Reachable(),
 		HQ: toLinkStatus(st.HQ, now), HQDownSince: st.HQDownSince, Peers: []linkStatus{},
-		CatchUp: catchUpStatus{Behind: st.HQ.Behind, Active: st.HQ.Connected && st.HQ.Behind > 0}}
+		CatchUp: catchUpStatus{Behind: st.HQ.Behind, Active: (st.HQ.Connected && st.HQ.Behind > 0) || a.node.CatchingUp(),
+			TillsWaiting: a.node.CatchingUp()}}
 	for _, p := range st.Peers {
 		s.Peers = append(s.Peers, toLinkStatus(p, now))
 	}

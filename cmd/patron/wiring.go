@@ -53,6 +53,7 @@ type nodeOptions struct {
 	origin    string             // event origin; default store
 	authority node.HoldAuthority // HQ for online redemptions; nil: the node decides itself
 	sms       smsFlags           // the SMS gateway of the outbox (sms.go)
+	catchUp   bool               // a store syncing with HQ: a new incarnation catches up before serving tills
 }
 
 // openNode creates the data directory and opens the node in it with its
@@ -70,6 +71,7 @@ func openNode(ctx context.Context, o nodeOptions, logger *slog.Logger, reg prome
 	cfg.Store = o.store
 	cfg.Origin = o.origin
 	cfg.Authority = o.authority
+	cfg.CatchUpFromHQ = o.catchUp
 	cfg.Logger = logger
 	cfg.Metrics = reg
 	cfg.SMS = gw.sender
@@ -260,6 +262,9 @@ func nodeReady(n *node.Node) func() error {
 		defer cancel()
 		if err := n.Ping(ctx); err != nil {
 			return err
+		}
+		if n.CatchingUp() {
+			return errors.New("catching up from HQ (a new incarnation: replaced or restored); tills wait")
 		}
 		if n.Programme() == nil {
 			return errors.New("no programme yet (waiting for HQ)")

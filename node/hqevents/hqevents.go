@@ -78,9 +78,10 @@ func (e *Emitter) EmitPrepared(ctx context.Context, prepare func(context.Context
 		}
 		_, err = e.log.AppendEvents(ctx, []engine.RawEvent{raw})
 		switch {
-		case errors.Is(err, engine.ErrEventGap):
+		case errors.Is(err, engine.ErrEventGap), errors.Is(err, engine.ErrEventConflict):
 			// This node is behind its own log (a new leader still
-			// applying): prepare again.
+			// applying), or another event took the sequence number:
+			// prepare again.
 		case err != nil:
 			return engine.RawEvent{}, fmt.Errorf("hqevents: propose %s/%d: %w", raw.Origin, raw.Seq, err)
 		default:

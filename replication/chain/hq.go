@@ -122,7 +122,7 @@ func StartHQ(ctx context.Context, cfg HQConfig) (*HQ, error) {
 
 // admit lets a store in when it is who its key says and this node leads.
 func (h *HQ) admit(_ context.Context, peer string, hello syncproto.Hello) error {
-	if hello.Origin != peer {
+	if engine.OriginStore(hello.Origin) != peer {
 		return fmt.Errorf("chain: peer authenticated as %q announced origin %q", peer, hello.Origin)
 	}
 	if !h.raft.IsLeader() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patron/patron/engine"
 	"github.com/patron/patron/replication"
 	"github.com/patron/patron/replication/syncproto"
 	"github.com/patron/patron/replication/transport"
@@ -25,8 +26,9 @@ type Peer struct {
 
 // StoreConfig configures a store's replication.
 type StoreConfig struct {
-	// Node is the store's event log; its Origin is the store id, which is
-	// also the DTLS identity. Required.
+	// Node is the store's event log; its Origin is the store id and
+	// incarnation (engine.OriginStore), and the store id is the DTLS
+	// identity. Required.
 	Node replication.EventLog
 	// Authority is the hold authority the node was opened with. Required.
 	Authority *Authority
@@ -129,7 +131,7 @@ func (s *Store) dialer(cfg StoreConfig, link transport.LinkConfig) syncproto.Dia
 		if err != nil {
 			return nil, fmt.Errorf("chain: sync address %q: %w", addr, err)
 		}
-		cc := transport.ClientConfig{Identity: cfg.Node.Origin(), Key: cfg.Key, Link: link}
+		cc := transport.ClientConfig{Identity: engine.OriginStore(cfg.Node.Origin()), Key: cfg.Key, Link: link}
 		if p, ok := peers[addr]; ok {
 			cc.Key, cc.ExpectPeer = p.Key, p.ID
 		}
@@ -153,7 +155,7 @@ func (s *Store) servePeers(cfg StoreConfig, link transport.LinkConfig) error {
 		keys[p.ID] = p.Key
 	}
 	ln, err := transport.Listen(cfg.PeerConn, transport.ServerConfig{
-		Identity: cfg.Node.Origin(),
+		Identity: engine.OriginStore(cfg.Node.Origin()),
 		Keys:     func(id string) ([]byte, bool) { k, ok := keys[id]; return k, ok },
 		Metrics:  cfg.Metrics,
 		Link:     link,
@@ -167,7 +169,7 @@ func (s *Store) servePeers(cfg StoreConfig, link transport.LinkConfig) error {
 		Feed:    s.feed,
 		Session: cfg.Client.Session,
 		Admit: func(_ context.Context, peer string, h syncproto.Hello) error {
-			if h.Origin != peer {
+			if engine.OriginStore(h.Origin) != peer {
 				return fmt.Errorf("chain: peer authenticated as %q announced origin %q", peer, h.Origin)
 			}
 			return nil

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/patron/patron/engine"
 	"github.com/patron/patron/replication"
 )
 
@@ -51,6 +52,10 @@ type ClientConfig struct {
 	// MaxRedirects bounds the redirects followed in a row before backing
 	// off (HQ mid-election may point around). Default 3.
 	MaxRedirects int
+	// OnHQSession, if set, is called with HQ's version vector each time an
+	// HQ session comes up (a new incarnation waits to hold it before
+	// serving tills: node.CatchUpTo). It must not block.
+	OnHQSession func(hq engine.VersionVector)
 	// Seed seeds the jitter. Default: a hash of the log's origin, so stores
 	// do not retry in step and a test replays.
 	Seed uint64
@@ -214,6 +219,9 @@ func (c *Client) hqLink() link {
 			c.mu.Unlock()
 			c.signalHQ()
 			c.log.Info("HQ session up", "addr", st.Addr, "hq", st.PeerOrigin, "behind", st.Behind)
+			if c.cfg.OnHQSession != nil {
+				c.cfg.OnHQSession(st.PeerHave)
+			}
 		},
 		down: func(s *Session, addr string, err error) {
 			if s != nil {

@@ -53,6 +53,8 @@ type LinkState struct {
 	// of the peer's last version vector: catch-up progress.
 	Behind    uint64
 	LastError string
+	// PeerHave is the version vector the peer announced in its Hello.
+	PeerHave engine.VersionVector
 }
 
 // Session runs one sync session over a MsgConn. Create it with NewSession

@@ -3,6 +3,7 @@ package syncproto
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -301,7 +302,7 @@ func (s *Session) tick(snd *sender) error {
 func (s *Session) setUp(h Hello, snd *sender) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state.PeerOrigin, s.state.PeerRole = h.Origin, h.Role
+	s.state.PeerOrigin, s.state.PeerRole, s.state.PeerHave = h.Origin, h.Role, maps.Clone(h.Have)
 	s.state.Connected, s.state.Since = true, s.cfg.Now()
 	s.state.Behind = missing(snd.own, snd.peer)
 }

@@ -136,6 +136,6 @@ func (c *Chain) waitAtHQ(ctx context.Context, s *Store) error {
 			return false, nil
 		}
 		vv, err := leader.VersionVector(ctx)
-		return err == nil && vv[s.ID] >= own[s.ID], err
+		return err == nil && vv[s.Node.Origin()] >= own[s.Node.Origin()], err
 	})
 }

@@ -209,7 +209,7 @@ func (c *Chain) startStores(ctx context.Context, n, members int) (observer *Stor
 		if err != nil {
 			return nil, nil, err
 		}
-		want[s.ID] = vv[s.ID]
+		want[s.Node.Origin()] = vv[s.Node.Origin()]
 	}
 	err = poll(ctx, "every enrolment at the observer", func() (bool, error) {
 		vv, err := observer.Node.VersionVector(ctx)
