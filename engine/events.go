@@ -59,13 +59,14 @@ type Event struct {
 	Terminal string // the till that asked, when one did
 	At       time.Time
 
-	Enrolment *Enrolment        // member.enrolled
-	Profile   map[string]string // member.updated: field → new value ("" clears)
-	Consents  map[string]bool   // member.consents: consent id → given
-	Card      *CardChange       // card.issued, card.blocked, card.unblocked
-	Sale      *SaleCompleted    // sale.completed
-	Return    *SaleReturned     // sale.returned
-	Programme *ProgrammeLoaded  // programme.loaded
+	Enrolment *Enrolment         // member.enrolled
+	Profile   map[string]string  // member.updated: field → new value ("" clears)
+	Consents  map[string]bool    // member.consents: consent id → given
+	Card      *CardChange        // card.issued, card.blocked, card.unblocked
+	Sale      *SaleCompleted     // sale.completed
+	Return    *SaleReturned      // sale.returned
+	Programme *ProgrammeLoaded   // programme.loaded
+	Format    *ChainFormatChange // chain.format (format.go)
 }
 
 // ID is an event's identity.

@@ -35,22 +35,23 @@ const (
 
 // wireEvent is the JSON form of an Event.
 type wireEvent struct {
-	V         int               `json:"v"`
-	Origin    string            `json:"origin"`
-	Seq       uint64            `json:"seq"`
-	HLC       HLC               `json:"hlc"`
-	Kind      EventKind         `json:"kind"`
-	Member    string            `json:"member,omitempty"`
-	Store     string            `json:"store"`
-	Terminal  string            `json:"terminal,omitempty"`
-	At        time.Time         `json:"at"`
-	Enrolment *Enrolment        `json:"enrolment,omitempty"`
-	Profile   map[string]string `json:"profile,omitempty"`
-	Consents  map[string]bool   `json:"consents,omitempty"`
-	Card      *CardChange       `json:"card,omitempty"`
-	Sale      *SaleCompleted    `json:"sale,omitempty"`
-	Return    *SaleReturned     `json:"return,omitempty"`
-	Programme *ProgrammeLoaded  `json:"programme,omitempty"`
+	V         int                `json:"v"`
+	Origin    string             `json:"origin"`
+	Seq       uint64             `json:"seq"`
+	HLC       HLC                `json:"hlc"`
+	Kind      EventKind          `json:"kind"`
+	Member    string             `json:"member,omitempty"`
+	Store     string             `json:"store"`
+	Terminal  string             `json:"terminal,omitempty"`
+	At        time.Time          `json:"at"`
+	Enrolment *Enrolment         `json:"enrolment,omitempty"`
+	Profile   map[string]string  `json:"profile,omitempty"`
+	Consents  map[string]bool    `json:"consents,omitempty"`
+	Card      *CardChange        `json:"card,omitempty"`
+	Sale      *SaleCompleted     `json:"sale,omitempty"`
+	Return    *SaleReturned      `json:"return,omitempty"`
+	Programme *ProgrammeLoaded   `json:"programme,omitempty"`
+	Format    *ChainFormatChange `json:"format,omitempty"`
 }
 
 // EncodeEvent returns the versioned JSON encoding of ev. An event that
@@ -62,7 +63,7 @@ func EncodeEvent(ev Event) ([]byte, error) {
 	w := wireEvent{V: EventVersion, Origin: ev.Origin, Seq: ev.Seq, HLC: ev.HLC, Kind: ev.Kind,
 		Member: ev.Member, Store: ev.Store, Terminal: ev.Terminal, At: ev.At, Enrolment: ev.Enrolment,
 		Profile: ev.Profile, Consents: ev.Consents, Card: ev.Card, Sale: ev.Sale, Return: ev.Return,
-		Programme: ev.Programme}
+		Programme: ev.Programme, Format: ev.Format}
 	data, err := json.Marshal(w)
 	if err != nil {
 		return nil, fmt.Errorf("engine: encode event %s/%d: %w: %w", ev.Origin, ev.Seq, ErrBadEvent, err)
@@ -90,12 +91,15 @@ func DecodeEvent(data []byte) (Event, error) {
 	if len(bytes.TrimSpace(data[dec.InputOffset():])) != 0 {
 		return Event{}, badEvent("trailing data")
 	}
+	if w.V > EventVersion {
+		return Event{}, badEvent("encoding version %d is newer than this build reads (%d): upgrade this node", w.V, EventVersion)
+	}
 	if w.V != EventVersion {
 		return Event{}, badEvent("version %d, want %d", w.V, EventVersion)
 	}
 	ev := Event{Origin: w.Origin, Seq: w.Seq, HLC: w.HLC, Kind: w.Kind, Member: w.Member, Store: w.Store,
 		Terminal: w.Terminal, At: w.At, Enrolment: w.Enrolment, Profile: w.Profile, Consents: w.Consents,
-		Card: w.Card, Sale: w.Sale, Return: w.Return, Programme: w.Programme}
+		Card: w.Card, Sale: w.Sale, Return: w.Return, Programme: w.Programme, Format: w.Format}
 	if err := ValidateEvent(ev); err != nil {
 		return Event{}, err
 	}
@@ -150,27 +154,29 @@ func checkPayloads(ev Event) error {
 		EventSaleCompleted:   ev.Sale != nil,
 		EventSaleReturned:    ev.Return != nil,
 		EventProgrammeLoaded: ev.Programme != nil,
+		EventChainFormat:     ev.Format != nil,
 	}
 	want := ev.Kind
 	if want == EventCardBlocked || want == EventCardUnblocked {
 		want = EventCardIssued // the same payload field
 	}
 	if _, known := set[want]; !known {
-		return badEvent("unknown kind %q", ev.Kind)
+		return badEvent("unknown kind %q (written by a newer build? upgrade this node)", ev.Kind)
 	}
 	for k, present := range set {
 		if present != (k == want) {
 			return badEvent("payload does not match the kind")
 		}
 	}
-	needMember := ev.Kind != EventProgrammeLoaded && ev.Kind != EventSaleCompleted && ev.Kind != EventSaleReturned
+	needMember := ev.Kind != EventProgrammeLoaded && ev.Kind != EventSaleCompleted && ev.Kind != EventSaleReturned &&
+		ev.Kind != EventChainFormat
 	switch {
 	case needMember && ev.Member == "":
 		return badEvent("member required")
 	case ev.Member != "" && !validEventID(ev.Member):
 		return badEvent("member id must be 1 to %d printable characters", MaxEventIDLen)
-	case ev.Kind == EventProgrammeLoaded && ev.Member != "":
-		return badEvent("a programme event names no member")
+	case (ev.Kind == EventProgrammeLoaded || ev.Kind == EventChainFormat) && ev.Member != "":
+		return badEvent("a %s event names no member", ev.Kind)
 	}
 	switch ev.Kind {
 	case EventMemberEnrolled:
@@ -185,6 +191,10 @@ func checkPayloads(ev Event) error {
 		return checkSale(ev)
 	case EventSaleReturned:
 		return checkReturn(ev)
+	case EventChainFormat:
+		if ev.Format.Version < ChainFormat1 || ev.Format.Version > CurrentChainFormat {
+			return badEvent("chain format %d: this build reads formats %d to %d; upgrade it", ev.Format.Version, ChainFormat1, CurrentChainFormat)
+		}
 	default:
 		p := ev.Programme
 		if !validEventID(p.Version) || len(p.Document) == 0 {

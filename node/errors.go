@@ -52,7 +52,7 @@ func (e *SchemaVersionError) Error() string {
 	if e.Found < e.Supported {
 		return fmt.Sprintf("node: data file schema version %d is older than this build (%d) and cannot be migrated; start from a fresh data file", e.Found, e.Supported)
 	}
-	return fmt.Sprintf("node: data file schema version %d is newer than this build (%d)", e.Found, e.Supported)
+	return fmt.Sprintf("node: data file schema version %d is newer than this build reads (%d): run a newer patron on it (an older build never downgrades a file)", e.Found, e.Supported)
 }
 
 // Is makes errors.Is(err, ErrSchemaVersion) true.

@@ -238,6 +238,9 @@ func (n *Node) emit(tx *bbolt.Tx, ev engine.Event, p *engine.Programme, eff *eff
 	if ev.Store == "" {
 		ev.Store = n.cfg.Store
 	}
+	if err := n.checkChainFormat(ev); err != nil {
+		return engine.Event{}, err
+	}
 	raw, err := engine.EncodeEvent(ev)
 	if err != nil {
 		return engine.Event{}, fmt.Errorf("node: %w", err)
@@ -270,6 +273,8 @@ func (n *Node) applyEvent(tx *bbolt.Tx, ev engine.Event, raw []byte, p *engine.P
 		return applySale(tx, ev, eff)
 	case engine.EventSaleReturned:
 		return applyReturn(tx, ev, eff)
+	case engine.EventChainFormat:
+		return n.applyChainFormat(tx, ev)
 	case engine.EventProgrammeLoaded:
 		if p == nil {
 			var err error

@@ -43,6 +43,8 @@ type Node struct {
 	catchMu     sync.Mutex
 	catchTarget engine.VersionVector
 
+	chainFormat atomic.Int32 // see format.go
+
 	loadMu sync.Mutex // serialises LoadProgramme
 
 	progMu       sync.RWMutex // guards following
@@ -126,6 +128,9 @@ func (n *Node) load() error {
 			return err
 		}
 		n.origin = origin
+		if err := n.initChainFormat(tx, created); err != nil {
+			return err
+		}
 		return n.initCatchUp(tx, created)
 	})
 	if err != nil {

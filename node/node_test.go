@@ -40,8 +40,8 @@ func TestSchemaVersionRefused(t *testing.T) {
 		version uint32
 		want    string
 	}{
-		{99, "node: data file schema version 99 is newer than this build (4)"},
-		{1, "node: data file schema version 1 is older than this build (4) and cannot be migrated; start from a fresh data file"},
+		{99, fmt.Sprintf("node: data file schema version 99 is newer than this build reads (%d): run a newer patron on it (an older build never downgrades a file)", schemaVersion)},
+		{1, fmt.Sprintf("node: data file schema version 1 is older than this build (%d) and cannot be migrated; start from a fresh data file", schemaVersion)},
 	} {
 		db, err := bbolt.Open(path, 0o600, nil)
 		if err != nil {

@@ -95,6 +95,9 @@ func (n *Node) prepareIn(tx *bbolt.Tx, ev engine.Event) (engine.RawEvent, error)
 	}
 	ev.Origin, ev.Seq, ev.Store = n.origin, seq+1, n.cfg.Store
 	ev.HLC = clock.Next(ev.At)
+	if err := n.checkChainFormat(ev); err != nil {
+		return engine.RawEvent{}, err
+	}
 	enc, err := engine.EncodeEvent(ev)
 	if err != nil {
 		return engine.RawEvent{}, fmt.Errorf("node: prepare %s: %w", ev.Kind, err)

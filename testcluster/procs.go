@@ -72,6 +72,7 @@ type Proc struct {
 	args  []string
 	logs  string
 	store *StoreMember // stores only: what tills dial
+	bin   string       // the binary it runs; default ProcOptions.Bin (SetBinary)
 
 	cmd    *exec.Cmd // nil while down
 	exited chan struct{}
@@ -347,7 +348,11 @@ func (p *ProcChain) spawn(pr *Proc) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(p.opts.Bin, pr.args...)
+	bin := p.opts.Bin
+	if pr.bin != "" {
+		bin = pr.bin
+	}
+	cmd := exec.Command(bin, pr.args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
@@ -405,6 +410,31 @@ func (p *ProcChain) Kill(pr *Proc) {
 	pr.cmd = nil
 }
 
+// SetBinary makes pr run bin from its next start: an upgrade (or a
+// downgrade) of one node of the chain.
+func (p *ProcChain) SetBinary(pr *Proc, bin string) { pr.bin = bin }
+
+// StopProc stops one process with SIGTERM, as a service manager does for
+// an upgrade, killing it if it does not exit within procStopGrace.
+func (p *ProcChain) StopProc(pr *Proc) error {
+	if !pr.Up() {
+		return nil
+	}
+	_ = pr.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-pr.exited:
+	case <-time.After(procStopGrace):
+		p.Kill(pr)
+		return fmt.Errorf("testcluster: %s did not stop within %v", pr.Name, procStopGrace)
+	}
+	err := pr.err
+	pr.cmd = nil
+	if err != nil {
+		return fmt.Errorf("testcluster: %s exited on SIGTERM: %v (see %s)%s", pr.Name, err, pr.logs, logTail(pr.logs))
+	}
+	return nil
+}
+
 // Restart starts a killed process again on its data directory and ports.
 func (p *ProcChain) Restart(ctx context.Context, pr *Proc) error {
 	if pr.Up() {
@@ -416,8 +446,9 @@ func (p *ProcChain) Restart(ctx context.Context, pr *Proc) error {
 
 // procStatus is what the harness reads of a node's GET /status (docs/chain.md).
 type procStatus struct {
-	Events map[string]uint64 `json:"events"` // version vector
-	Raft   struct {
+	Events      map[string]uint64 `json:"events"` // version vector
+	ChainFormat int               `json:"chain_format"`
+	Raft        struct {
 		State string `json:"state"`
 	} `json:"raft"` // HQ nodes only
 }

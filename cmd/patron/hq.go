@@ -33,6 +33,9 @@ const hqUsage = `Usage:
                              list the overdrafts HQ found (JSON)
   patron hq status --admin URL
                              print a node's /status (JSON)
+  patron hq upgrade finalize --admin URL[,URL...] --token T
+                             after every node runs this build: let the chain
+                             write this build's event format (docs/upgrades.md)
 `
 
 // hqOptions are the flags of patron hq.
@@ -79,6 +82,8 @@ func runHQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runHQGet(ctx, "patron hq overdrafts", "/overdrafts", args[1:], stdout, stderr)
 		case "status":
 			return runHQGet(ctx, "patron hq status", "/status", args[1:], stdout, stderr)
+		case "upgrade":
+			return runHQUpgrade(ctx, args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprint(stdout, hqUsage)
 			return nil

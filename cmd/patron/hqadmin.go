@@ -118,6 +118,7 @@ func (a *hqAdmin) routes(mux *http.ServeMux) *http.ServeMux {
 	mux.HandleFunc("POST /cluster/remove", a.authorized(a.remove))
 	mux.HandleFunc("POST /programme", a.authorized(a.programme))
 	mux.HandleFunc("POST /jobs/{name}", a.authorized(a.runJob))
+	mux.HandleFunc("POST /upgrade/finalize", a.authorized(a.finalizeUpgrade))
 	mux.HandleFunc("GET "+backupPath, a.authorized(backupHandler(a.node, a.log)))
 	return mux
 }
@@ -292,6 +293,11 @@ type hqStatus struct {
 	Overdrafts int               `json:"overdrafts"`
 	Programme  string            `json:"programme"` // current version, "" before one is loaded
 	Events     map[string]uint64 `json:"events"`    // version vector: events held per origin
+	// ChainFormat is the event format the chain writes; BuildFormat the
+	// newest this build writes (patron hq upgrade finalize raises the one
+	// to the other).
+	ChainFormat int `json:"chain_format"`
+	BuildFormat int `json:"build_format"`
 }
 
 type raftStatus struct {
@@ -347,7 +353,7 @@ type listenerStatus struct {
 func (a *hqAdmin) status(w http.ResponseWriter, r *http.Request) {
 	raft := a.hq.Raft()
 	st := raft.Stats()
-	s := hqStatus{Role: "hq", ID: st.ID, Version: version,
+	s := hqStatus{Role: "hq", ID: st.ID, Version: version, ChainFormat: a.node.ChainFormat(), BuildFormat: engine.CurrentChainFormat,
 		Raft: raftStatus{State: st.State, Leader: st.LeaderID, LeaderAddr: st.LeaderAddr, Term: st.Term,
 			LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 			LastContact: st.LastContact, Err: st.Err},

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/patron/patron/engine"
 	"github.com/patron/patron/node"
 	"github.com/patron/patron/posbridge"
 	"github.com/patron/patron/replication/syncproto"
@@ -33,13 +34,15 @@ func printVersion(w io.Writer) {
 		node.SchemaVersion, node.MinMigratableSchemaVersion)
 	fmt.Fprintf(w, "till protocol %s (WebSocket subprotocol)\n", posbridge.Subprotocol)
 	fmt.Fprintf(w, "store sync protocol %d, wire format %d\n", syncproto.ProtocolVersion, syncproto.WireVersion)
+	fmt.Fprintf(w, "events: encoding %d, chain formats %d to %d (patron hq upgrade finalize raises a chain)\n",
+		engine.EventVersion, engine.ChainFormat1, engine.CurrentChainFormat)
 }
 
 const usage = `patron — offline-first loyalty and promotions server
 
 Usage:
   patron hq       [flags]   run an HQ node: Raft member, store sync, admin API (see patron hq help)
-  patron hq certs | programme load | join | remove | overdrafts | status
+  patron hq certs | programme load | join | remove | overdrafts | status | upgrade finalize
                             HQ administration (see patron hq help)
   patron store    [flags]   run a store node synced with HQ (see patron store -h)
   patron cluster  [flags]   run 3 HQ nodes and 2 stores on loopback for a demo (see patron cluster -h)
@@ -53,8 +56,10 @@ Usage:
                             check a --config file without starting
   patron backup --data DIR --to FILE | --admin URL --token-file F --to FILE
                             copy a stopped node's data, or stream a running node's
-  patron restore --from FILE --data DIR
+  patron restore --from FILE --data DIR [--store ID]
                             put a backup back into a stopped node's data directory
+  patron migrate --data DIR [--check]
+                            bring a stopped node's data file to this build's schema
   patron version            print the version, the Go version and the data and protocol versions
 `
 
@@ -107,6 +112,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBackup(ctx, args[1:], stdout, stderr)
 	case "restore":
 		return runRestore(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		printVersion(stdout)
 		return nil

@@ -353,7 +353,9 @@ type storeStatus struct {
 	Peers       []linkStatus      `json:"peers"`
 	CatchUp     catchUpStatus     `json:"catch_up"`
 	Overdrafts  int               `json:"overdrafts"`
-	Events      map[string]uint64 `json:"events"` // version vector: events held per origin
+	Events      map[string]uint64 `json:"events"`       // version vector: events held per origin
+	ChainFormat int               `json:"chain_format"` // the event format the chain writes (docs/upgrades.md)
+	BuildFormat int               `json:"build_format"` // the newest this build writes
 }
 
 type catchUpStatus struct {
@@ -391,6 +393,7 @@ func (a *storeAdmin) status(w http.ResponseWriter, r *http.Request) {
 	st := a.link.State()
 	now := time.Now()
 	s := storeStatus{Role: "store", Store: a.store, Origin: a.node.Origin(), Version: version, HQReachable: a.auth.Reachable(),
+		ChainFormat: a.node.ChainFormat(), BuildFormat: engine.CurrentChainFormat,
 		HQ: toLinkStatus(st.HQ, now), HQDownSince: st.HQDownSince, Peers: []linkStatus{},
 		CatchUp: catchUpStatus{Behind: st.HQ.Behind, Active: (st.HQ.Connected && st.HQ.Behind > 0) || a.node.CatchingUp(),
 			TillsWaiting: a.node.CatchingUp()}}
