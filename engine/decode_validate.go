@@ -58,6 +58,7 @@ func (v *validator) programme(p *Programme, zones ZoneResolver) {
 	v.messages(p.Messages)
 	campaignIDs := v.campaigns(p.Campaigns, tierNames)
 	v.coupons(p.Coupons, campaignIDs)
+	v.personalOffers(p) // personal_offers.go
 	slices.SortStableFunc(p.Tiers, func(a, b Tier) int { return cmp.Compare(a.MinSpend, b.MinSpend) })
 }
 
@@ -180,6 +181,7 @@ func (v *validator) earn(e *EarnRules) {
 		}
 		v.multiplier(at+".multiplier_pct", e.CardTypes[name].MultiplierPct, false)
 	}
+	v.lotRules(e) // lots_programme.go
 }
 
 // multiplier checks a multiplier_pct; zeroMeansHundred allows 0 where the

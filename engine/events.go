@@ -30,11 +30,12 @@ const (
 	FieldCountry     = "country"
 	FieldBirthday    = "birthday"
 	FieldAnniversary = "anniversary"
+	FieldLanguage    = "language" // a BCP 47 tag (language.go)
 )
 
 // ProfileFields lists the profile fields in their canonical order.
 func ProfileFields() []string {
-	return []string{FieldFirstName, FieldLastName, FieldEmail, FieldCountry, FieldBirthday, FieldAnniversary}
+	return []string{FieldFirstName, FieldLastName, FieldEmail, FieldCountry, FieldBirthday, FieldAnniversary, FieldLanguage}
 }
 
 // Card statuses, as the card status register holds them.
@@ -59,14 +60,23 @@ type Event struct {
 	Terminal string // the till that asked, when one did
 	At       time.Time
 
-	Enrolment *Enrolment         // member.enrolled
-	Profile   map[string]string  // member.updated: field → new value ("" clears)
-	Consents  map[string]bool    // member.consents: consent id → given
-	Card      *CardChange        // card.issued, card.blocked, card.unblocked
-	Sale      *SaleCompleted     // sale.completed
-	Return    *SaleReturned      // sale.returned
-	Programme *ProgrammeLoaded   // programme.loaded
-	Format    *ChainFormatChange // chain.format (format.go)
+	Enrolment *Enrolment        // member.enrolled
+	Profile   map[string]string // member.updated: field → new value ("" clears)
+	Consents  map[string]bool   // member.consents: consent id → given
+	Card      *CardChange       // card.issued, card.blocked, card.unblocked
+	Sale      *SaleCompleted    // sale.completed
+	Return    *SaleReturned     // sale.returned
+	Programme *ProgrammeLoaded  // programme.loaded
+
+	Authenticator *AuthenticatorChange // member.authenticator (events_authenticator.go)
+	Tier          *TierChanged         // tier.changed (events_tier.go)
+	Greeting      *Greeting            // member.greeted (events_greeting.go)
+	Expiry        *PointsExpiry        // points.expired, points.expiry_warned (events_expiry.go)
+	Group         *GroupDefinition     // group.defined (events_groups.go)
+	GroupChange   *GroupChange         // member.groups (events_groups.go)
+	Erasure       *Erasure             // member.erased (events_erasure.go)
+	Offers        *OffersIssued        // offers.issued (events_offers.go)
+	Format        *ChainFormatChange   // chain.format (format.go)
 }
 
 // ID is an event's identity.

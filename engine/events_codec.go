@@ -35,23 +35,32 @@ const (
 
 // wireEvent is the JSON form of an Event.
 type wireEvent struct {
-	V         int                `json:"v"`
-	Origin    string             `json:"origin"`
-	Seq       uint64             `json:"seq"`
-	HLC       HLC                `json:"hlc"`
-	Kind      EventKind          `json:"kind"`
-	Member    string             `json:"member,omitempty"`
-	Store     string             `json:"store"`
-	Terminal  string             `json:"terminal,omitempty"`
-	At        time.Time          `json:"at"`
-	Enrolment *Enrolment         `json:"enrolment,omitempty"`
-	Profile   map[string]string  `json:"profile,omitempty"`
-	Consents  map[string]bool    `json:"consents,omitempty"`
-	Card      *CardChange        `json:"card,omitempty"`
-	Sale      *SaleCompleted     `json:"sale,omitempty"`
-	Return    *SaleReturned      `json:"return,omitempty"`
-	Programme *ProgrammeLoaded   `json:"programme,omitempty"`
-	Format    *ChainFormatChange `json:"format,omitempty"`
+	V         int               `json:"v"`
+	Origin    string            `json:"origin"`
+	Seq       uint64            `json:"seq"`
+	HLC       HLC               `json:"hlc"`
+	Kind      EventKind         `json:"kind"`
+	Member    string            `json:"member,omitempty"`
+	Store     string            `json:"store"`
+	Terminal  string            `json:"terminal,omitempty"`
+	At        time.Time         `json:"at"`
+	Enrolment *Enrolment        `json:"enrolment,omitempty"`
+	Profile   map[string]string `json:"profile,omitempty"`
+	Consents  map[string]bool   `json:"consents,omitempty"`
+	Card      *CardChange       `json:"card,omitempty"`
+	Sale      *SaleCompleted    `json:"sale,omitempty"`
+	Return    *SaleReturned     `json:"return,omitempty"`
+	Programme *ProgrammeLoaded  `json:"programme,omitempty"`
+
+	Authenticator *AuthenticatorChange `json:"authenticator,omitempty"`
+	Tier          *TierChanged         `json:"tier,omitempty"`
+	Greeting      *Greeting            `json:"greeting,omitempty"`
+	Expiry        *PointsExpiry        `json:"expiry,omitempty"`
+	Group         *GroupDefinition     `json:"group,omitempty"`
+	GroupChange   *GroupChange         `json:"group_change,omitempty"`
+	Erasure       *Erasure             `json:"erasure,omitempty"`
+	Offers        *OffersIssued        `json:"offers,omitempty"`
+	Format        *ChainFormatChange   `json:"format,omitempty"`
 }
 
 // EncodeEvent returns the versioned JSON encoding of ev. An event that
@@ -63,7 +72,13 @@ func EncodeEvent(ev Event) ([]byte, error) {
 	w := wireEvent{V: EventVersion, Origin: ev.Origin, Seq: ev.Seq, HLC: ev.HLC, Kind: ev.Kind,
 		Member: ev.Member, Store: ev.Store, Terminal: ev.Terminal, At: ev.At, Enrolment: ev.Enrolment,
 		Profile: ev.Profile, Consents: ev.Consents, Card: ev.Card, Sale: ev.Sale, Return: ev.Return,
-		Programme: ev.Programme, Format: ev.Format}
+		Programme: ev.Programme}
+	w.Authenticator = ev.Authenticator
+	w.Tier, w.Greeting = ev.Tier, ev.Greeting
+	w.Expiry = ev.Expiry
+	w.Group, w.GroupChange, w.Erasure = ev.Group, ev.GroupChange, ev.Erasure
+	w.Offers = ev.Offers // events_offers.go
+	w.Format = ev.Format
 	data, err := json.Marshal(w)
 	if err != nil {
 		return nil, fmt.Errorf("engine: encode event %s/%d: %w: %w", ev.Origin, ev.Seq, ErrBadEvent, err)
@@ -99,7 +114,13 @@ func DecodeEvent(data []byte) (Event, error) {
 	}
 	ev := Event{Origin: w.Origin, Seq: w.Seq, HLC: w.HLC, Kind: w.Kind, Member: w.Member, Store: w.Store,
 		Terminal: w.Terminal, At: w.At, Enrolment: w.Enrolment, Profile: w.Profile, Consents: w.Consents,
-		Card: w.Card, Sale: w.Sale, Return: w.Return, Programme: w.Programme, Format: w.Format}
+		Card: w.Card, Sale: w.Sale, Return: w.Return, Programme: w.Programme}
+	ev.Authenticator = w.Authenticator
+	ev.Tier, ev.Greeting = w.Tier, w.Greeting
+	ev.Expiry = w.Expiry
+	ev.Group, ev.GroupChange, ev.Erasure = w.Group, w.GroupChange, w.Erasure
+	ev.Offers = w.Offers // events_offers.go
+	ev.Format = w.Format
 	if err := ValidateEvent(ev); err != nil {
 		return Event{}, err
 	}
@@ -147,18 +168,29 @@ func ValidateEvent(ev Event) error {
 // checks it.
 func checkPayloads(ev Event) error {
 	set := map[EventKind]bool{
-		EventMemberEnrolled:  ev.Enrolment != nil,
-		EventMemberUpdated:   ev.Profile != nil,
-		EventMemberConsents:  ev.Consents != nil,
-		EventCardIssued:      ev.Card != nil,
-		EventSaleCompleted:   ev.Sale != nil,
-		EventSaleReturned:    ev.Return != nil,
-		EventProgrammeLoaded: ev.Programme != nil,
-		EventChainFormat:     ev.Format != nil,
+		EventMemberEnrolled:      ev.Enrolment != nil,
+		EventMemberUpdated:       ev.Profile != nil,
+		EventMemberConsents:      ev.Consents != nil,
+		EventCardIssued:          ev.Card != nil,
+		EventSaleCompleted:       ev.Sale != nil,
+		EventSaleReturned:        ev.Return != nil,
+		EventProgrammeLoaded:     ev.Programme != nil,
+		EventMemberAuthenticator: ev.Authenticator != nil,
+		EventTierChanged:         ev.Tier != nil,
+		EventMemberGreeted:       ev.Greeting != nil,
+		EventPointsExpired:       ev.Expiry != nil,
+		EventGroupDefined:        ev.Group != nil,
+		EventMemberGroups:        ev.GroupChange != nil,
+		EventMemberErased:        ev.Erasure != nil,
+		EventOffersIssued:        ev.Offers != nil,
+		EventChainFormat:         ev.Format != nil,
 	}
 	want := ev.Kind
 	if want == EventCardBlocked || want == EventCardUnblocked {
 		want = EventCardIssued // the same payload field
+	}
+	if want == EventPointsExpiryWarned {
+		want = EventPointsExpired // the same payload field
 	}
 	if _, known := set[want]; !known {
 		return badEvent("unknown kind %q (written by a newer build? upgrade this node)", ev.Kind)
@@ -169,7 +201,7 @@ func checkPayloads(ev Event) error {
 		}
 	}
 	needMember := ev.Kind != EventProgrammeLoaded && ev.Kind != EventSaleCompleted && ev.Kind != EventSaleReturned &&
-		ev.Kind != EventChainFormat
+		ev.Kind != EventGroupDefined && ev.Kind != EventChainFormat
 	switch {
 	case needMember && ev.Member == "":
 		return badEvent("member required")
@@ -191,6 +223,22 @@ func checkPayloads(ev Event) error {
 		return checkSale(ev)
 	case EventSaleReturned:
 		return checkReturn(ev)
+	case EventMemberAuthenticator:
+		return checkAuthenticatorChange(ev.Authenticator)
+	case EventTierChanged:
+		return checkTierChanged(ev.Tier)
+	case EventMemberGreeted:
+		return checkGreeting(ev.Greeting)
+	case EventPointsExpired, EventPointsExpiryWarned:
+		return checkPointsExpiry(ev)
+	case EventGroupDefined:
+		return checkGroupDefinition(ev)
+	case EventMemberGroups:
+		return checkGroupChange(ev.GroupChange)
+	case EventMemberErased:
+		return checkErasure(ev)
+	case EventOffersIssued:
+		return checkOffersIssued(ev) // events_offers.go
 	case EventChainFormat:
 		if ev.Format.Version < ChainFormat1 || ev.Format.Version > CurrentChainFormat {
 			return badEvent("chain format %d: this build reads formats %d to %d; upgrade it", ev.Format.Version, ChainFormat1, CurrentChainFormat)
@@ -316,6 +364,9 @@ func checkEntries(entries []Entry) error {
 		}
 		if e.At.IsZero() {
 			return badEvent("ledger entry %s has no time", e.ID)
+		}
+		if err := checkLotTerms(e); err != nil { // lots.go
+			return err
 		}
 	}
 	return nil

@@ -56,6 +56,22 @@ type MemberState struct {
 	Consents   map[string]BoolRegister   `json:"consents"`
 	Cards      map[string]CardState      `json:"cards"`
 	Groups     []string                  `json:"groups"` // sorted set
+	// Authenticator is the TOTP register (events_authenticator.go); nil
+	// until one is enrolled.
+	Authenticator *AuthenticatorState `json:"authenticator,omitempty"`
+	// Tier is the recorded tier (events_tier.go); nil until a
+	// tier.changed. Greeted is the year last greeted per greeting kind
+	// (events_greeting.go).
+	Tier    *TierState     `json:"tier,omitempty"`
+	Greeted map[string]int `json:"greeted,omitempty"`
+	// Expiry is HQ's points expiry register (events_expiry.go); nil
+	// until a points.expired or points.expiry_warned.
+	Expiry *ExpiryState `json:"expiry,omitempty"`
+	// GroupRegs are the (member, group) registers behind Groups
+	// (events_groups.go); Erased is a pseudonym's erasure register
+	// (events_erasure.go).
+	GroupRegs map[string]BoolRegister `json:"group_regs,omitempty"`
+	Erased    *ErasedState            `json:"erased,omitempty"`
 }
 
 // NewMemberState returns the empty state of member id.
@@ -102,6 +118,9 @@ func (s *MemberState) Apply(ev Event) bool {
 		return false
 	}
 	st := ev.Stamp()
+	if handled, changed := s.applyErased(ev, st); handled {
+		return changed // events_erasure.go: an erased member folds nothing personal
+	}
 	switch ev.Kind {
 	case EventMemberEnrolled:
 		return s.enrol(ev, st)
@@ -119,6 +138,16 @@ func (s *MemberState) Apply(ev Event) bool {
 		return s.setCardStatus(ev.Card.Number, CardBlocked, ev.Card.Reason, ev.At, st)
 	case EventCardUnblocked:
 		return s.setCardStatus(ev.Card.Number, CardActive, "", ev.At, st)
+	case EventMemberAuthenticator:
+		return s.setAuthenticator(ev, st)
+	case EventTierChanged:
+		return s.setTier(ev, st)
+	case EventMemberGreeted:
+		return s.setGreeted(*ev.Greeting)
+	case EventPointsExpired, EventPointsExpiryWarned:
+		return s.setExpiry(ev)
+	case EventMemberGroups:
+		return s.applyGroupChange(ev.GroupChange, st)
 	}
 	return false
 }
@@ -137,10 +166,7 @@ func (s *MemberState) enrol(ev Event, st Stamp) bool {
 		changed = s.issueCard(c, ev.At, st) || changed
 	}
 	for _, g := range e.Groups {
-		if i, found := slices.BinarySearch(s.Groups, g); !found {
-			s.Groups = slices.Insert(s.Groups, i, g)
-			changed = true
-		}
+		changed = s.setGroup(g, true, st) || changed // events_groups.go
 	}
 	return changed
 }
@@ -253,21 +279,23 @@ func (f *MemberFold) Apply(ev Event) {
 	}
 }
 
-// Balance is the sum of the ledger entries.
+// Balance is the sum of the ledger entries, expiries included.
 func (f *MemberFold) Balance() Points {
 	var sum Points
-	for _, e := range f.Entries {
+	for _, e := range f.Ledger() {
 		sum += e.Points
 	}
 	return sum
 }
 
-// Ledger returns the entries in ledger order: by time, ties by entry id.
+// Ledger returns the entries in ledger order: by time, ties by entry id;
+// with the expiries the lots derive (Expiries).
 func (f *MemberFold) Ledger() []Entry {
 	out := make([]Entry, 0, len(f.Entries))
 	for _, e := range f.Entries {
 		out = append(out, e)
 	}
+	out = append(out, f.Expiries()...) // events_expiry.go
 	slices.SortFunc(out, CompareEntries)
 	return out
 }

@@ -134,6 +134,19 @@ func format1JSON(v any, path string) error {
 	return nil
 }
 
+// ProgrammeFormat returns the oldest chain format whose nodes can parse
+// p's document: the first build's programme decoder is strict too, and
+// refuses the sections added since (earn's lot settings, personal_offers;
+// docs/programme-extensions.md). A programme.loaded event carries the
+// document, so EventFormat cannot see inside it; loaders check this.
+func ProgrammeFormat(p *Programme) int {
+	e := p.Earn
+	if p.PersonalOffers != nil || e.ExpireAfterDays != 0 || e.PendingDays != 0 || e.ExpiryWarningDays != nil {
+		return CurrentChainFormat
+	}
+	return ChainFormat1
+}
+
 // ErrChainFormat refuses to write an event the chain's format does not
 // allow yet (see EventFormat).
 var ErrChainFormat = fmt.Errorf("engine: the chain has not been upgraded to format %d yet", CurrentChainFormat)

@@ -27,4 +27,11 @@ type Entry struct {
 	// Offline marks a redemption a store made while HQ was unreachable,
 	// under the programme's offline allowance.
 	Offline bool `json:"offline,omitempty"`
+	// ExpiresAt, PendingUntil and Source are the lot terms (lots.go):
+	// when the points of a positive entry expire and until when earned
+	// points are pending (zero: never), and for a claw-back the receipt
+	// whose lots it takes its points from first.
+	ExpiresAt    time.Time `json:"expires_at,omitzero"`
+	PendingUntil time.Time `json:"pending_until,omitzero"`
+	Source       string    `json:"source,omitempty"`
 }

@@ -20,8 +20,9 @@ type Messages struct {
 	Templates map[string]map[string]string `json:"templates,omitempty"`
 }
 
-// The message kinds. OTP and the points messages are transactional (they
-// need no marketing consent, programme-v1.md); the others are marketing.
+// The message kinds. OTP and the points messages (earned, redeemed,
+// expiring) are transactional (they need no marketing consent,
+// programme-v1.md); the others are marketing.
 const (
 	MessageOTP            = "otp"
 	MessagePointsEarned   = "points_earned"
@@ -35,7 +36,9 @@ const (
 // MessageKinds lists every kind, with whether it is marketing.
 var messageKinds = map[string]bool{
 	MessageOTP: false, MessagePointsEarned: false, MessagePointsRedeemed: false,
-	MessageBirthday: true, MessageAnniversary: true, MessagePointsExpiring: true, MessageTierChanged: true,
+	MessageBirthday: true, MessageAnniversary: true, MessageTierChanged: true,
+	MessagePointsExpiring:   false, // a service message about the member's own points (docs/points-expiry.md)
+	MessageAuthenticatorOTP: false, // events_authenticator.go
 }
 
 // IsMarketingMessage reports whether kind is a marketing message, sent
@@ -59,8 +62,8 @@ const (
 )
 
 // MessageData is what a template may show: {{.Points}}, {{.Balance}},
-// {{.Code}}, {{.Minutes}}, {{.FirstName}}, {{.Tier}}. Unused fields are
-// zero.
+// {{.Code}}, {{.Minutes}}, {{.FirstName}}, {{.Tier}}, {{.ExpiresOn}}.
+// Unused fields are zero.
 type MessageData struct {
 	Points    Points
 	Balance   Points
@@ -68,18 +71,20 @@ type MessageData struct {
 	Minutes   int    // the OTP's validity
 	FirstName string
 	Tier      string
+	ExpiresOn string // points_expiring: the first day the points expire, "YYYY-MM-DD"
 }
 
 // DefaultMessageTemplates are the built-in English texts.
 func DefaultMessageTemplates() map[string]string {
 	return map[string]string{
-		MessageOTP:            "{{.Code}} is your OTP to redeem {{.Points}} points. Valid {{.Minutes}} minutes. Do not share it.",
-		MessagePointsEarned:   "You earned {{.Points}} points. Your balance is {{.Balance}} points.",
-		MessagePointsRedeemed: "You redeemed {{.Points}} points. Your balance is {{.Balance}} points.",
-		MessageBirthday:       "Happy birthday{{if .FirstName}}, {{.FirstName}}{{end}}! Thank you for being a member.",
-		MessageAnniversary:    "Happy anniversary{{if .FirstName}}, {{.FirstName}}{{end}}! Thank you for being a member.",
-		MessagePointsExpiring: "{{.Points}} of your points expire soon. Your balance is {{.Balance}} points.",
-		MessageTierChanged:    "Your tier is now {{.Tier}}.",
+		MessageOTP:              "{{.Code}} is your OTP to redeem {{.Points}} points. Valid {{.Minutes}} minutes. Do not share it.",
+		MessagePointsEarned:     "You earned {{.Points}} points. Your balance is {{.Balance}} points.",
+		MessagePointsRedeemed:   "You redeemed {{.Points}} points. Your balance is {{.Balance}} points.",
+		MessageBirthday:         "Happy birthday{{if .FirstName}}, {{.FirstName}}{{end}}! Thank you for being a member.",
+		MessageAnniversary:      "Happy anniversary{{if .FirstName}}, {{.FirstName}}{{end}}! Thank you for being a member.",
+		MessagePointsExpiring:   "{{.Points}} of your points expire soon, the first on {{.ExpiresOn}}. Your balance is {{.Balance}} points.",
+		MessageTierChanged:      "Your tier is now {{.Tier}}.",
+		MessageAuthenticatorOTP: "{{.Code}} is your code to link an authenticator app to your membership. Valid {{.Minutes}} minutes. Do not share it.",
 	}
 }
 

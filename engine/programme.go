@@ -21,6 +21,8 @@ type Programme struct {
 	TierWindowDays     int           `json:"tier_window_days,omitempty"`
 	Consents           []Consent     `json:"consents,omitempty"`
 	Messages           *Messages     `json:"messages,omitempty"` // SMS templates; nil: the built-in texts
+	// PersonalOffers: HQ's personal offer rules (personal_offers.go); nil: none.
+	PersonalOffers *PersonalOffers `json:"personal_offers,omitempty"`
 
 	// Location is the resolved Timezone (UTC when Timezone is empty). It is
 	// set by ParseProgramme through the caller's ZoneResolver, because
@@ -81,6 +83,12 @@ type EarnRules struct {
 	Rates     []EarnRate          `json:"rates"`
 	CardTypes map[string]CardType `json:"card_types,omitempty"`
 	Rounding  string              `json:"rounding"` // only "floor"
+	// Lots (lots.go, docs/programme-extensions.md): days until earned
+	// points expire (0: never) and until they can be redeemed (0: at
+	// once), and how many days ahead an expiry is announced (nil: 30).
+	ExpireAfterDays   int  `json:"expire_after_days,omitempty"`
+	PendingDays       int  `json:"pending_days,omitempty"`
+	ExpiryWarningDays *int `json:"expiry_warning_days,omitempty"`
 }
 
 // EarnRate earns Points for every Per minor units paid on lines of Category

@@ -26,6 +26,7 @@ type Member struct {
 	Country     string          `json:"country,omitempty"`
 	Birthday    string          `json:"birthday,omitempty"`    // "MM-DD"
 	Anniversary string          `json:"anniversary,omitempty"` // "MM-DD"
+	Language    string          `json:"language,omitempty"`    // BCP 47 tag, an extension (language.go)
 	Tier        string          `json:"tier"`
 	Groups      []string        `json:"groups"`
 	Cards       []Card          `json:"cards"`
@@ -50,6 +51,9 @@ type MemberPoints struct {
 	Balance    engine.Points `json:"balance"`
 	Redeemable engine.Points `json:"redeemable"`
 	Pending    engine.Points `json:"pending"`
+	// Expiring is the soonest day within the programme's warning window
+	// on which points expire (an extension, docs/protocol.md).
+	Expiring *engine.Expiring `json:"expiring,omitempty"`
 }
 
 // Offer is a personal offer or coupon handed to the till.
@@ -89,6 +93,7 @@ type EnrollRequest struct {
 	Card        *CardRequest    `json:"card"`
 	Consents    map[string]bool `json:"consents"`
 	Groups      []string        `json:"groups"`
+	Language    string          `json:"language"` // BCP 47 tag, an extension (language.go)
 }
 
 // CardRequest names a card to issue with enrolment.
@@ -112,6 +117,7 @@ type ProfileChange struct {
 	Country     *string `json:"country"`
 	Birthday    *string `json:"birthday"`
 	Anniversary *string `json:"anniversary"`
+	Language    *string `json:"language"` // an extension (language.go)
 }
 
 // ConsentsRequest is member.consents' params.
@@ -147,6 +153,9 @@ type EvaluateRequest struct {
 type RedeemRequest struct {
 	Points engine.Points `json:"points"`
 	OTP    string        `json:"otp,omitempty"`
+	// OTPKind says what OTP is: "sms" (the default) or "totp" (the
+	// member's authenticator app, node/authenticator.go). An extension.
+	OTPKind string `json:"otp_kind,omitempty"`
 }
 
 // OTPRequest is redeem.otp's params.

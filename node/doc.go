@@ -89,11 +89,13 @@
 //     tier window stays right. Voiding a fully returned receipt is
 //     invalid_params.
 //   - An OTP authorises a redemption of up to the points it was asked
-//     for. Asking again issues a fresh code (only the hash is stored, so
-//     the old one cannot be re-sent). More than OTPMaxSends per
-//     OTPSendWindow is refused with the additive reason otp_rate_limited.
-//     A sale without an OTP, or with one when none is pending, is
-//     otp_required.
+//     for. Asking again while it is valid re-sends the same code (it is
+//     derived from a node key and stored hashed; otp.go, docs/otp.md) and
+//     keeps its wrong tries. More than OTPMaxSends per member or
+//     OTPTerminalMaxSends per terminal per OTPSendWindow is refused with
+//     the additive reason otp_rate_limited. A sale without an OTP, or with
+//     one when none is pending, is otp_required. redeem.otp_kind "totp"
+//     takes the member's authenticator code instead (authenticator.go).
 //   - A coupon is valid while its campaign is in the current programme;
 //     codes of older programme versions stay stored. Generated codes are
 //     derived (GeneratedCouponCode) and are not secret from holders of

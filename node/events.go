@@ -212,8 +212,8 @@ func (n *Node) applyRemote(tx *bbolt.Tx, batch []decoded, eff *effects) (engine.
 // with other content (see engine.ErrEventConflict).
 func checkSameEvent(tx *bbolt.Tx, d decoded) error {
 	stored := tx.Bucket(bucketEvents).Get(seqKey(d.ev.Origin, d.ev.Seq))
-	if stored == nil || bytes.Equal(stored, d.raw) {
-		return nil // a retry (or nothing held to compare with)
+	if stored == nil || bytes.Equal(stored, d.raw) || equivalentRedacted(stored, d.raw) {
+		return nil // a retry (or nothing held to compare with; or one of them redacted by an erasure, erasure.go)
 	}
 	return fmt.Errorf("node: event %s/%d differs from the one held: %w: %w (was this data directory copied or restored without `patron restore`?)",
 		d.ev.Origin, d.ev.Seq, engine.ErrEventConflict, engine.ErrBadEvent)
@@ -265,6 +265,9 @@ func (n *Node) emit(tx *bbolt.Tx, ev engine.Event, p *engine.Programme, eff *eff
 
 // applyEvent stores an event and folds it into the materialized state.
 func (n *Node) applyEvent(tx *bbolt.Tx, ev engine.Event, raw []byte, p *engine.Programme, eff *effects) error {
+	if done, err := applyLifecycle(tx, &ev, &raw, eff); done || err != nil { // erasure.go, groups.go
+		return err
+	}
 	if err := tx.Bucket(bucketEvents).Put(seqKey(ev.Origin, ev.Seq), raw); err != nil {
 		return fmt.Errorf("node: store event: %w", err)
 	}
@@ -273,6 +276,10 @@ func (n *Node) applyEvent(tx *bbolt.Tx, ev engine.Event, raw []byte, p *engine.P
 		return applySale(tx, ev, eff)
 	case engine.EventSaleReturned:
 		return applyReturn(tx, ev, eff)
+	case engine.EventPointsExpired, engine.EventPointsExpiryWarned:
+		return applyExpiry(tx, ev, eff) // lots.go
+	case engine.EventOffersIssued:
+		return applyOffersIssued(tx, ev, eff) // offers.go
 	case engine.EventChainFormat:
 		return n.applyChainFormat(tx, ev)
 	case engine.EventProgrammeLoaded:
@@ -303,6 +310,9 @@ func applyMember(tx *bbolt.Tx, ev engine.Event, eff *effects) error {
 		return nil
 	}
 	if err := putMember(tx, rec, oldEmail); err != nil {
+		return err
+	}
+	if err := indexCards(tx, ev, &rec.State); err != nil {
 		return err
 	}
 	switch ev.Kind {
@@ -385,7 +395,7 @@ func logCards(tx *bbolt.Tx, ev engine.Event) error {
 	case engine.EventCardBlocked:
 		items = append(items, logged{*ev.Card, "block", "", ev.Card.Reason})
 	case engine.EventCardUnblocked:
-		items = append(items, logged{*ev.Card, "unblock", "", ""})
+		items = append(items, logged{*ev.Card, "unblock", "", ev.Card.Reason}) // HQ's unblock says why (hqmembers.go)
 	}
 	b := tx.Bucket(bucketCardLog)
 	for i, it := range items {
@@ -394,6 +404,9 @@ func logCards(tx *bbolt.Tx, ev engine.Event) error {
 		rec := cardLogRecord{V: recordVersion, At: ev.At, Store: ev.Store, Terminal: ev.Terminal, Member: ev.Member,
 			Card: it.card.Number, Action: it.action, Type: it.typ, Reason: it.reason}
 		if err := putJSON(b, k, rec); err != nil {
+			return err
+		}
+		if err := indexCardLog(tx, ev.Store, k); err != nil {
 			return err
 		}
 	}
@@ -405,6 +418,12 @@ func logCards(tx *bbolt.Tx, ev engine.Event) error {
 // reports an overdraft its redemption caused.
 func applySale(tx *bbolt.Tx, ev engine.Event, eff *effects) error {
 	s := ev.Sale
+	if err := indexSale(tx, ev); err != nil {
+		return err
+	}
+	if err := foldPatternSale(tx, ev); err != nil { // patterns.go
+		return err
+	}
 	rb := tx.Bucket(bucketReceipts)
 	if rb.Get([]byte(s.ReceiptID)) == nil {
 		rec := receiptRecord{V: recordVersion, Member: ev.Member, Store: ev.Store, At: ev.At, Sale: *s}
@@ -444,6 +463,12 @@ func applySale(tx *bbolt.Tx, ev engine.Event, eff *effects) error {
 // stores' returns never collide), the coupon releases, entries and spend.
 func applyReturn(tx *bbolt.Tx, ev engine.Event, eff *effects) error {
 	r := ev.Return
+	if err := indexReturn(tx, ev); err != nil {
+		return err
+	}
+	if err := foldPatternReturn(tx, ev); err != nil { // patterns.go
+		return err
+	}
 	rb := tx.Bucket(bucketReturns)
 	k := key(r.ReceiptID, r.ReturnNo, ev.Origin)
 	if rb.Get(k) == nil {
@@ -487,10 +512,16 @@ func applyEntries(tx *bbolt.Tx, member string, entries []engine.Entry) (engine.P
 		if err := putJSON(lb, ledgerKey(member, e), ledgerRecord{V: recordVersion, Entry: e}); err != nil {
 			return 0, nil, err
 		}
+		if err := indexEntry(tx, member, e); err != nil {
+			return 0, nil, err
+		}
 		bal.Balance += e.Points
 		applied = append(applied, e)
 	}
 	if len(applied) > 0 {
+		if bal.Balance, err = foldLots(tx, member, applied, bal.Balance); err != nil { // lots.go
+			return 0, nil, err
+		}
 		if err := bb.Put([]byte(member), bal.encode()); err != nil {
 			return 0, nil, fmt.Errorf("node: balance: %w", err)
 		}

@@ -93,3 +93,14 @@ func (n *Node) applyChainFormat(tx *bbolt.Tx, ev engine.Event) error {
 func (n *Node) CanWrite(kind engine.EventKind) bool {
 	return n.ChainFormat() >= engine.CurrentChainFormat || engine.Format1Kind(kind)
 }
+
+// checkProgrammeFormat refuses a programme whose document the chain's
+// older nodes cannot parse (engine.ProgrammeFormat).
+func (n *Node) checkProgrammeFormat(p *engine.Programme) error {
+	have := n.ChainFormat()
+	if need := engine.ProgrammeFormat(p); need > have {
+		return fmt.Errorf("node: programme %s uses settings that need chain format %d, the chain is at %d (finalize the upgrade at HQ once every node runs this build): %w",
+			p.Version, need, have, ErrChainFormat)
+	}
+	return nil
+}

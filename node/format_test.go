@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -40,6 +41,22 @@ func TestChainFormatGatesNewEvents(t *testing.T) {
 	if _, err := n.LoadProgramme(ctx, testProgramme("v1", "off")); err != nil {
 		t.Fatalf("a format-1 event in a format-1 chain: %v", err)
 	}
+	// A programme with settings the first build's decoder refuses.
+	var doc map[string]any
+	if err := json.Unmarshal(testProgramme("v2", "off"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["earn"].(map[string]any)["expire_after_days"] = 365
+	lots, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.LoadProgramme(ctx, lots); !errors.Is(err, ErrChainFormat) {
+		t.Fatalf("a programme with lot settings at format 1: %v, want ErrChainFormat", err)
+	}
+	if _, err := n.PrepareProgrammeEvent(ctx, lots); !errors.Is(err, ErrChainFormat) {
+		t.Fatalf("preparing it at format 1: %v, want ErrChainFormat", err)
+	}
 	newer := engine.Event{Kind: engine.EventMemberUpdated, Member: "+919800000001",
 		Profile: map[string]string{"language": "sl"}}
 	if _, err := n.PrepareEvent(ctx, newer); !errors.Is(err, ErrChainFormat) {
@@ -64,6 +81,9 @@ func TestChainFormatGatesNewEvents(t *testing.T) {
 	}
 	if _, err := n.PrepareEvent(ctx, newer); errors.Is(err, ErrChainFormat) {
 		t.Fatalf("at the current format: %v", err)
+	}
+	if _, err := n.LoadProgramme(ctx, lots); err != nil {
+		t.Fatalf("the programme with lot settings at the current format: %v", err)
 	}
 	n.Close()
 	n = openAt(t, cfg)

@@ -114,7 +114,10 @@ func decideHold(tx *bbolt.Tx, h engine.Hold) (engine.HoldDecision, error) {
 	if err != nil {
 		return engine.HoldDecision{}, err
 	}
-	available := bal.Balance
+	available, err := lotsRedeemableAt(tx, h.Member, h.At, bal.Balance) // lots.go
+	if err != nil {
+		return engine.HoldDecision{}, err
+	}
 	prefix := key(h.Member, "")
 	c := tx.Bucket(bucketHoldPending).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {

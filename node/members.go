@@ -78,7 +78,8 @@ func (n *Node) Enroll(ctx context.Context, terminal string, req EnrollRequest) (
 	var refusal *engine.Refusal
 	err = n.update(func(tx *bbolt.Tx) error {
 		m, refusal = nil, nil
-		if owner := ownerOf(tx, id, en); owner != "" {
+		live := liveID(tx, id) // erasure.go: a mobile erased here enrols as a new member
+		if owner := ownerOf(tx, live, en); owner != "" {
 			// The same enrolment retried by the same till (its connection
 			// dropped before the answer) gets the original answer; any
 			// other enrolment of a taken identifier is member_exists.
@@ -97,11 +98,11 @@ func (n *Node) Enroll(ctx context.Context, terminal string, req EnrollRequest) (
 			refusal = refuse(ReasonMemberExists, "already a member", "member_id", owner)
 			return nil
 		}
-		ev := engine.Event{Kind: engine.EventMemberEnrolled, Member: id, Terminal: terminal, At: now, Enrolment: en}
+		ev := engine.Event{Kind: engine.EventMemberEnrolled, Member: live, Terminal: terminal, At: now, Enrolment: en}
 		if _, err := n.emit(tx, ev, nil, newEffects()); err != nil {
 			return err
 		}
-		rec, _, err := loadMember(tx, id)
+		rec, _, err := loadMember(tx, live)
 		if err != nil {
 			return err
 		}
@@ -139,10 +140,13 @@ func (n *Node) UpdateMember(ctx context.Context, terminal string, req UpdateRequ
 	set := map[string]string{}
 	for name, v := range map[string]*string{engine.FieldFirstName: s.FirstName, engine.FieldLastName: s.LastName,
 		engine.FieldEmail: s.Email, engine.FieldCountry: s.Country, engine.FieldBirthday: s.Birthday,
-		engine.FieldAnniversary: s.Anniversary} {
+		engine.FieldAnniversary: s.Anniversary, engine.FieldLanguage: s.Language} {
 		if v != nil {
 			set[name] = strings.TrimSpace(*v)
 		}
+	}
+	if l, ok := set[engine.FieldLanguage]; ok {
+		set[engine.FieldLanguage] = canonicalLanguage(l)
 	}
 	m, _, err := n.changeMember(p, terminal, req.MemberID, func(tx *bbolt.Tx, rec *memberRecord) (*engine.Event, *engine.Refusal) {
 		if len(set) == 0 {
@@ -366,7 +370,7 @@ func newEnrolment(p *engine.Programme, req EnrollRequest) (string, *engine.Enrol
 	}
 	str := func(s string) *string { return &s }
 	change := ProfileChange{FirstName: str(req.FirstName), LastName: str(req.LastName), Email: str(req.Email),
-		Country: str(req.Country), Birthday: str(req.Birthday), Anniversary: str(req.Anniversary)}
+		Country: str(req.Country), Birthday: str(req.Birthday), Anniversary: str(req.Anniversary), Language: str(req.Language)}
 	if r := validateChange(change); r != nil {
 		return "", nil, r
 	}
@@ -385,7 +389,7 @@ func newEnrolment(p *engine.Programme, req EnrollRequest) (string, *engine.Enrol
 		Groups: append([]string{}, req.Groups...)}
 	for name, v := range map[string]string{engine.FieldFirstName: req.FirstName, engine.FieldLastName: req.LastName,
 		engine.FieldEmail: req.Email, engine.FieldCountry: req.Country, engine.FieldBirthday: req.Birthday,
-		engine.FieldAnniversary: req.Anniversary} {
+		engine.FieldAnniversary: req.Anniversary, engine.FieldLanguage: canonicalLanguage(req.Language)} {
 		if v = strings.TrimSpace(v); v != "" {
 			en.Profile[name] = v
 		}
@@ -423,6 +427,9 @@ func validateChange(s ProfileChange) *engine.Refusal {
 	}
 	if s.Anniversary != nil && *s.Anniversary != "" && !validMonthDay(*s.Anniversary) {
 		return invalid("anniversary", "anniversary must be MM-DD")
+	}
+	if r := checkLanguage(s.Language); r != nil { // language.go
+		return r
 	}
 	return nil
 }
@@ -499,6 +506,9 @@ func parseIdentifier(p *engine.Programme, id *Identifier, field string) (memberR
 // findMember resolves ref. presented is the card named by ref, if any.
 func findMember(tx *bbolt.Tx, ref memberRef) (rec *memberRecord, presented *engine.CardState, r *engine.Refusal, err error) {
 	id := ref.id
+	if id != "" {
+		id = liveID(tx, id) // erasure.go: an erased mobile is not found, or found as its new member
+	}
 	switch {
 	case ref.card != "":
 		id = lookupIndex(tx.Bucket(bucketCards), ref.card)
@@ -533,13 +543,14 @@ type position struct {
 	balance engine.Points
 	spend   engine.Money // paid within the tier window
 	tier    string
-	ok      bool // required consents given
+	ok      bool         // required consents given
+	lots    lotsPosition // pending, expired and expiring points (lots.go)
 }
 
 // redeemable is what the member may spend now.
 func (pos position) redeemable() engine.Points {
 	if pos.ok && pos.balance > 0 {
-		return pos.balance
+		return pos.lots.limit(pos.balance)
 	}
 	return 0
 }
@@ -554,8 +565,12 @@ func positionOf(tx *bbolt.Tx, p *engine.Programme, rec *memberRecord, at time.Ti
 	if err != nil {
 		return position{}, err
 	}
+	lots, err := lotsPositionOf(tx, p, rec, at)
+	if err != nil {
+		return position{}, err
+	}
 	return position{balance: bal.Balance, spend: spend, tier: p.TierFor(spend),
-		ok: p.RequiredConsentsGiven(rec.State.ConsentValues())}, nil
+		ok: p.RequiredConsentsGiven(rec.State.ConsentValues()), lots: lots}, nil
 }
 
 // facts is what the engine needs to know about the member.
@@ -583,8 +598,9 @@ func (n *Node) view(tx *bbolt.Tx, p *engine.Programme, rec *memberRecord, at tim
 	}
 	m := &Member{MemberID: st.ID, FirstName: st.Field(engine.FieldFirstName), LastName: st.Field(engine.FieldLastName),
 		Email: st.Field(engine.FieldEmail), Country: st.Field(engine.FieldCountry), Birthday: st.Field(engine.FieldBirthday),
-		Anniversary: st.Field(engine.FieldAnniversary), Tier: pos.tier, Groups: append([]string{}, st.Groups...),
-		Cards: []Card{}, Points: MemberPoints{Balance: pos.balance, Redeemable: pos.redeemable()},
+		Anniversary: st.Field(engine.FieldAnniversary), Language: st.Field(engine.FieldLanguage), Tier: pos.tier, Groups: append([]string{}, st.Groups...),
+		Cards: []Card{}, Points: MemberPoints{Balance: pos.balance, Redeemable: pos.redeemable(),
+			Pending: pos.lots.pending, Expiring: pos.lots.expiring},
 		Consents: st.ConsentValues(), Stale: n.stale(), Offers: offers, EnrolledAt: st.EnrolledAt}
 	for _, c := range st.HeldCards() {
 		m.Cards = append(m.Cards, Card{Number: c.Number, Type: c.Type, Status: c.Status,

@@ -108,7 +108,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 
 // openDB opens the bbolt file of cfg.
 func openDB(cfg Config) (*bbolt.DB, error) {
-	db, err := bbolt.Open(cfg.Path, 0o600, &bbolt.Options{Timeout: OpenTimeout, NoSync: cfg.NoSync})
+	// A long report export holds a read transaction, and a write that
+	// has to grow the memory map waits for it: map 1 GiB of address
+	// space up front so a file of up to that size never remaps.
+	db, err := bbolt.Open(cfg.Path, 0o600, &bbolt.Options{Timeout: OpenTimeout, NoSync: cfg.NoSync, InitialMmapSize: 1 << 30})
 	if err != nil {
 		return nil, fmt.Errorf("node: open %s: %w", cfg.Path, lockedError(err))
 	}

@@ -362,7 +362,8 @@ func (n *Node) queueTx(tx *bbolt.Tx, m outMessage, now time.Time) error {
 	if b.Get([]byte(m.id)) != nil {
 		return nil // queued before: a replay
 	}
-	rec := outboxRecord{V: recordVersion, ID: m.id, Kind: m.kind, To: m.member, Member: m.member, Text: m.text,
+	// The number is the member id's mobile ("<mobile>~2" after an erasure, erasure.go).
+	rec := outboxRecord{V: recordVersion, ID: m.id, Kind: m.kind, To: engine.MemberMobile(m.member), Member: m.member, Text: m.text,
 		State: OutboxPending, QueuedAt: now, Due: now, Expires: m.expires}
 	if engine.IsMarketingMessage(m.kind) {
 		rec.Consent = ConsentSMSMarketing

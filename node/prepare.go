@@ -34,6 +34,9 @@ func (n *Node) PrepareProgrammeEvent(ctx context.Context, data []byte) (engine.R
 	if err != nil {
 		return engine.RawEvent{}, fmt.Errorf("node: prepare programme: %w", err)
 	}
+	if err := n.checkProgrammeFormat(p); err != nil {
+		return engine.RawEvent{}, err
+	}
 	if _, err := programmeCoupons(p); err != nil {
 		return engine.RawEvent{}, err
 	}

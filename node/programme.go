@@ -32,6 +32,9 @@ func (n *Node) LoadProgramme(ctx context.Context, data []byte) (*engine.Programm
 	if err != nil {
 		return nil, fmt.Errorf("node: load programme: %w", err)
 	}
+	if err := n.checkProgrammeFormat(p); err != nil {
+		return nil, err
+	}
 	if _, err := programmeCoupons(p); err != nil {
 		return nil, err
 	}

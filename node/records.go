@@ -163,6 +163,12 @@ type otpRecord struct {
 	ExpiresAt time.Time     `json:"expires_at"`
 	Tries     int           `json:"tries"`
 	Sends     []time.Time   `json:"sends"` // send times within OTPSendWindow
+	// IssuedAt (with Salt and the node's OTP key) derives the code again
+	// for a re-send; Resends counts them (otp.go).
+	IssuedAt time.Time `json:"issued_at,omitzero"`
+	Resends  int       `json:"resends,omitempty"`
+	// Auth is this node's authenticator state of the member (authenticator.go).
+	Auth *authLocal `json:"auth,omitempty"`
 }
 
 func (r otpRecord) version() int { return r.V }

@@ -207,6 +207,7 @@ func (n *Node) recordReturn(tx *bbolt.Tx, p *engine.Programme, terminal string, 
 				sr.Entries = append(sr.Entries, e)
 			}
 		}
+		n.stampLots(p, sr.Entries, rec.Sale.ReceiptID) // lots.go
 	}
 	ev := engine.Event{Kind: engine.EventSaleReturned, Member: rec.Member, Terminal: terminal, At: now, Return: sr}
 	if _, err := n.emit(tx, ev, nil, newEffects()); err != nil {
@@ -219,6 +220,9 @@ func (n *Node) recordReturn(tx *bbolt.Tx, p *engine.Programme, terminal string, 
 			return nil, nil, err
 		}
 		out.Points.Balance = bal.Balance
+		if _, err := n.tierChangeTx(tx, p, rec.Member, terminal, engine.TierReasonReturn, returnID, now); err != nil { // tier.go
+			return nil, nil, err
+		}
 		m, found, err := loadMember(tx, rec.Member)
 		if err != nil {
 			return nil, nil, err

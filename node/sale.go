@@ -227,6 +227,9 @@ func (n *Node) prepareSale(p *engine.Programme, terminal string, req SaleRequest
 	if len(req.Tenders) > MaxTenders {
 		return nil, invalid("tenders", fmt.Sprintf("at most %d tenders", MaxTenders))
 	}
+	if r := checkOTPKind(req.Redeem); r != nil {
+		return nil, r
+	}
 	for _, t := range req.Tenders {
 		if t.Type == "" || t.Amount < 0 {
 			return nil, invalid("tenders", "each tender needs a type and a non-negative amount")
@@ -289,10 +292,7 @@ func (n *Node) completeSaleTx(tx *bbolt.Tx, s *sale) (*Receipt, *Member, *engine
 				return nil, nil, r, false, err
 			}
 		}
-		otp := ""
-		if s.req.Redeem != nil {
-			otp = s.req.Redeem.OTP
-		}
+		otp := saleOTP(s)
 		if s.checkOnly {
 			s.memberID = pr.member.State.ID
 			if r, err := peekOTP(tx, p, pr.member.State.ID, redeem, otp, s.in.at); err != nil || r != nil {
@@ -365,6 +365,7 @@ func (n *Node) recordSale(tx *bbolt.Tx, s *sale, pr *priced) (*Receipt, *Member,
 			sc.Spend += l.Paid
 		}
 		sc.Entries = saleEntries(s.receiptID, n.cfg.Store, at, s.in.redeem, earn, bonus, sc.Offline)
+		n.stampLots(p, sc.Entries, "") // expiry and pending terms (lots.go)
 		if sc.Offline {
 			if err := addOfflineSpent(tx, m.State.ID, s.in.redeem); err != nil {
 				return nil, nil, nil, false, err
@@ -383,6 +384,11 @@ func (n *Node) recordSale(tx *bbolt.Tx, s *sale, pr *priced) (*Receipt, *Member,
 		rc.MemberID = m.State.ID
 		rc.Points = ReceiptPoints{Earned: earn + bonus, Redeemed: s.in.redeem, Balance: bal.Balance}
 		rc.ReceiptText = receiptText(rc.Points)
+		tc, err := n.tierChangeTx(tx, p, m.State.ID, s.terminal, engine.TierReasonSale, s.receiptID, at) // tier.go
+		if err != nil {
+			return nil, nil, nil, false, err
+		}
+		rc.ReceiptText = append(rc.ReceiptText, tierText(p, tc)...)
 		if err := n.queuePointsTx(tx, p, s.receiptID, m.State.ID, rc.Points, at); err != nil {
 			return nil, nil, nil, false, err
 		}
@@ -390,6 +396,7 @@ func (n *Node) recordSale(tx *bbolt.Tx, s *sale, pr *priced) (*Receipt, *Member,
 			return nil, nil, nil, false, err
 		}
 		rc.Offers = member.Offers
+		rc.ReceiptText = append(rc.ReceiptText, lotsText(member.Points)...) // lots.go
 	}
 	answer, err := json.Marshal(rc)
 	if err != nil {
@@ -416,7 +423,7 @@ func (n *Node) queuePointsTx(tx *bbolt.Tx, p *engine.Programme, receiptID, membe
 	case pts.Earned <= 0:
 		return nil
 	}
-	text, err := engine.RenderMessage(p, kind, "", data)
+	text, err := engine.RenderMessage(p, kind, messageLanguage(tx, p, kind, member), data) // language.go
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
@@ -615,7 +622,7 @@ func saleFingerprint(req SaleRequest) (string, error) {
 	c := req
 	if c.Redeem != nil {
 		r := *c.Redeem
-		r.OTP = ""
+		r.OTP, r.OTPKind = "", ""
 		c.Redeem = &r
 	}
 	c.Coupons = nonNil(c.Coupons)

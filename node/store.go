@@ -17,7 +17,9 @@ import (
 // version 1 files are refused (no migration: there is no production data
 // of version 1). Versions 3 and 4 added store-local buckets (offline
 // spending; the SMS outbox), which opening an older file creates.
-const schemaVersion uint32 = 4
+// Version 5 added the report indexes (report_index.go), which opening an
+// older file builds from the fold.
+const schemaVersion uint32 = 5
 
 // minMigratableVersion is the oldest file version Open migrates.
 const minMigratableVersion uint32 = 2
@@ -54,18 +56,19 @@ var (
 	bucketOutbox       = []byte("outbox")         // local: message id → outboxRecord
 	bucketOutboxDue    = []byte("outbox_due")     // local: due (timeKey) message id → empty; see outbox.go
 	bucketOfflineSpent = []byte("offline_spent")  // local: member id → 0x01 + int64 points redeemed offline since HQ last answered
+	bucketLots         = []byte("lots")           // fold cache: member id → encoded lot replay (lots_codec.go); made on first use, so not in allBuckets
 
-	// migratedBuckets are the local buckets files before version 4 may
-	// lack; opening such a file creates them.
-	migratedBuckets = [][]byte{bucketOfflineSpent, bucketOutbox, bucketOutboxDue}
+	// migratedBuckets are the buckets files before version 5 may lack;
+	// opening such a file creates them.
+	migratedBuckets = append([][]byte{bucketOfflineSpent, bucketOutbox, bucketOutboxDue}, reportBuckets...)
 
-	allBuckets = [][]byte{
+	allBuckets = append([][]byte{
 		bucketMeta, bucketEvents, bucketVV, bucketProgrammes, bucketMembers, bucketCards, bucketEmails,
 		bucketCardLog, bucketLedger, bucketEntryIDs, bucketBalances, bucketSpend, bucketReceipts,
 		bucketReturns, bucketCoupons, bucketCouponUses, bucketMemberOffers, bucketAnswers,
 		bucketTerminals, bucketOTPs, bucketHolds, bucketHoldPending, bucketOverdrafts, bucketOfflineSpent,
 		bucketOutbox, bucketOutboxDue,
-	}
+	}, reportBuckets...)
 
 	// foldBuckets are hashed into StateDigest's "#state".
 	foldBuckets = [][]byte{
@@ -103,7 +106,10 @@ func initSchema(tx *bbolt.Tx) error {
 	if err := checkSchema(tx); err != nil {
 		return err
 	}
-	if binary.BigEndian.Uint32(tx.Bucket(bucketMeta).Get(metaSchema)) < schemaVersion {
+	if v := binary.BigEndian.Uint32(tx.Bucket(bucketMeta).Get(metaSchema)); v < schemaVersion {
+		if err := migrateReportIndexes(tx, v); err != nil {
+			return err
+		}
 		return migrateLocalBuckets(tx)
 	}
 	return nil

@@ -50,6 +50,7 @@ var reasonCodes = map[string]int{
 	node.ReasonOTPExpired:           -32052,
 	node.ReasonOTPLocked:            -32053,
 	node.ReasonOTPRateLimited:       -32054,
+	reasonUpgradePending:            -32060,
 }
 
 // Reasons that posbridge itself produces.
@@ -57,6 +58,9 @@ const (
 	reasonUnavailable    = node.ReasonUnavailable
 	reasonInternal       = "internal"
 	reasonMethodNotFound = "method_not_found"
+	// reasonUpgradePending: the request needs an event the chain's
+	// format cannot carry until HQ finalizes an upgrade (node.ErrChainFormat).
+	reasonUpgradePending = "upgrade_pending"
 	// reasonOfflineLimit is produced by the node's redemption path; it
 	// is listed here so that its code is fixed before it exists there.
 	reasonOfflineLimit = "offline_limit"
@@ -146,6 +150,11 @@ func toRPCError(err error) *RPCError {
 		// A new store waits for HQ to send it the programme: retryable.
 		return &RPCError{Code: codeUnavailable, Message: "no programme loaded yet (the store is waiting for HQ); retry later",
 			Data: map[string]any{"reason": reasonUnavailable}}
+	}
+	if errors.Is(err, node.ErrChainFormat) {
+		return &RPCError{Code: reasonCodes[reasonUpgradePending],
+			Message: "not available until the chain's upgrade is finalized at HQ (some node may still run the previous build)",
+			Data:    map[string]any{"reason": reasonUpgradePending}}
 	}
 	if errors.Is(err, node.ErrCatchingUp) {
 		// A new data directory (first start, replacement, restore)

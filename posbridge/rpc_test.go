@@ -41,6 +41,8 @@ func TestToRPCError(t *testing.T) {
 		{"unavailabler", fmt.Errorf("x: %w", unavailableErr{}), -32001, map[string]any{"reason": "unavailable"}, ""},
 		{"no programme yet", fmt.Errorf("node: identify: %w", node.ErrNoProgramme), -32001, map[string]any{"reason": "unavailable"},
 			"no programme loaded yet (the store is waiting for HQ); retry later"},
+		{"catching up", fmt.Errorf("node: sale: %w", node.ErrCatchingUp), -32001, map[string]any{"reason": "unavailable"}, ""},
+		{"chain not upgraded", fmt.Errorf("node: enrol: %w", node.ErrChainFormat), -32060, map[string]any{"reason": "upgrade_pending"}, ""},
 		{"deadline", context.DeadlineExceeded, -32001, map[string]any{"reason": "unavailable"}, ""},
 		{"internal", errors.New("bbolt: /var/lib/patron/db: disk on fire"), -32603, map[string]any{"reason": "internal"}, "internal error"},
 	}

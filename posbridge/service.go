@@ -45,20 +45,21 @@ type handler func(ctx context.Context, svc Service, terminal string, params json
 
 // methods is the method table of POS protocol v1.
 var methods = map[string]handler{
-	"hello":           hello,
-	"member.identify": call(Service.Identify),
-	"member.enroll":   call(Service.Enroll),
-	"member.update":   call(Service.UpdateMember),
-	"member.consents": call(Service.SetConsents),
-	"card.issue":      call(Service.IssueCard),
-	"card.block":      call(Service.BlockCard),
-	"basket.evaluate": call(Service.Evaluate),
-	"redeem.otp":      call(Service.RequestOTP),
-	"sale.complete":   call(Service.CompleteSale),
-	"sale.return":     call(Service.Return),
-	"sale.void":       call(Service.Void),
-	"member.ledger":   call(Service.Ledger),
-	"coupon.check":    call(Service.CheckCoupon),
+	"hello":                hello,
+	"member.identify":      call(Service.Identify),
+	"member.enroll":        call(Service.Enroll),
+	"member.update":        call(Service.UpdateMember),
+	"member.consents":      call(Service.SetConsents),
+	"card.issue":           call(Service.IssueCard),
+	"card.block":           call(Service.BlockCard),
+	"basket.evaluate":      call(Service.Evaluate),
+	"redeem.otp":           call(Service.RequestOTP),
+	"sale.complete":        call(Service.CompleteSale),
+	"sale.return":          call(Service.Return),
+	"sale.void":            call(Service.Void),
+	"member.ledger":        call(Service.Ledger),
+	"coupon.check":         call(Service.CheckCoupon),
+	"member.authenticator": authenticator, // extension: authenticator.go
 }
 
 // errNoResult is a service that returned neither a result nor an error.

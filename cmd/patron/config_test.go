@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/patron/patron/engine"
+	"github.com/patron/patron/node"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -208,7 +210,8 @@ func TestVersionSaysTheFormats(t *testing.T) {
 	if err := run(context.Background(), []string{"version"}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"patron dev", "go go1.", "data schema 4", "till protocol patron.pos.v1", "store sync protocol 1"} {
+	for _, want := range []string{"patron dev", "go go1.", fmt.Sprintf("data schema %d", node.SchemaVersion),
+		"till protocol patron.pos.v1", "store sync protocol 1", fmt.Sprintf("chain formats 1 to %d", engine.CurrentChainFormat)} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("version lacks %q:\n%s", want, out.String())
 		}

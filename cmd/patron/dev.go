@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 )
 
 // devOptions are the flags of patron dev.
@@ -72,8 +77,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 type devConfig struct {
 	devOptions
 	frontConfig
-	programme  []byte
-	selfSigned bool // the pair was made at this start
+	programme      []byte
+	selfSigned     bool   // the pair was made at this start
+	adminTokenFile string // where a generated admin token is kept; "" if given
 }
 
 // resolve checks the options, reporting every problem at once, and reads
@@ -123,6 +129,13 @@ func serveDev(ctx context.Context, c devConfig, stdout io.Writer, logger *slog.L
 		return err
 	}
 
+	if c.adminToken == "" && len(c.adminTokens) == 0 {
+		// Without a token nobody could log in to the console: make one,
+		// kept in the data directory so it survives restarts.
+		if c.adminToken, c.adminTokenFile, err = devAdminToken(c.data); err != nil {
+			return err
+		}
+	}
 	sf, err := openStoreFront(n, c.frontConfig, c.posListen, c.adminListen, c.inbox, c.outbox, logger, reg)
 	if err != nil {
 		return err
@@ -130,7 +143,7 @@ func serveDev(ctx context.Context, c devConfig, stdout io.Writer, logger *slog.L
 
 	printBanner(stdout, c, sf.url(), sf.adminLn.Addr())
 	logger.Info("store node up", "store", c.store, "pos", sf.posLn.Addr().String(), "admin", sf.adminLn.Addr().String(), "tls", sf.posTLS != nil)
-	err = sf.run(ctx, n, c.frontConfig, adminMux(reg, nodeReady(n)), logger)
+	err = sf.run(ctx, n, c.frontConfig, mountConsole(adminMux(reg, nodeReady(n)), devConsole(c, sf.url())), logger)
 	logger.Info("store node stopped")
 	return err
 }
@@ -152,7 +165,12 @@ func printBanner(w io.Writer, c devConfig, url string, admin net.Addr) {
 	if c.tlsCert != "" {
 		fmt.Fprintf(w, "pos TLS certificate %s (tills trust it with patron pos --ca %s)\n", c.tlsCert, c.tlsCert)
 	}
-	fmt.Fprintf(w, "admin listening on http://%s (/healthz, /readyz, /metrics, /backup)\n", dialable(admin))
+	fmt.Fprintf(w, "admin listening on http://%s (/healthz, /readyz, /metrics, /backup, /api/v1/)\n", dialable(admin))
+	fmt.Fprintf(w, "web console on http://%s/console/", dialable(admin))
+	if c.adminTokenFile != "" {
+		fmt.Fprintf(w, " (log in with admin token %s, kept in %s; pass --admin-token to fix it)", c.adminToken, c.adminTokenFile)
+	}
+	fmt.Fprintln(w)
 	printTerminals(w, c.terminals, c.generated)
 	if c.generated {
 		ca := ""
@@ -199,4 +217,26 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format %q: want text or json", format)
 	}
+}
+
+// devAdminToken returns the admin token kept in data/admin-token, making
+// one on first use.
+func devAdminToken(data string) (token, path string, err error) {
+	path = filepath.Join(data, "admin-token")
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, path, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", "", fmt.Errorf("admin token: %w", err)
+	}
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", "", fmt.Errorf("admin token: %w", err)
+	}
+	token = hex.EncodeToString(raw[:])
+	if err := writeFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("admin token: %w", err)
+	}
+	return token, path, nil
 }

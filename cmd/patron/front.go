@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/patron/patron/node/adminapi"
 )
 
 // The flags patron dev and patron store share beyond their listeners:
@@ -18,30 +20,33 @@ import (
 
 // frontFlags are those flags as given.
 type frontFlags struct {
-	terminals      multiFlag
-	terminalFile   string
-	adminToken     string
-	adminTokenFile string
-	tlsCert        string
-	tlsKey         string
+	terminals       multiFlag
+	terminalFile    string
+	adminToken      string
+	adminTokenFile  string
+	adminTokensFile string
+	tlsCert         string
+	tlsKey          string
 }
 
 func (f *frontFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.terminals, "terminal", "terminal `ID=TOKEN` (repeatable; with none and no --terminal-file, T01 is created and its token printed)")
 	fs.StringVar(&f.terminalFile, "terminal-file", "", "file of terminal tokens, one ID=TOKEN a line (# comments allowed), so tokens stay out of ps and the config file")
-	fs.StringVar(&f.adminToken, "admin-token", "", "token GET /backup on the admin listener requires (Authorization: Bearer); without one it is refused")
+	fs.StringVar(&f.adminToken, "admin-token", "", "token GET /backup on the admin listener requires (Authorization: Bearer); without one it is refused. It is also an admin API token (/api/v1/): hq-admin on patron dev, store-manager of this store on patron store")
 	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the admin token (instead of --admin-token)")
+	fs.StringVar(&f.adminTokensFile, "admin-tokens-file", "", "file of admin API tokens, one `ROLE[:STORE] TOKEN` a line (hq-admin, store-manager:S001; # comments allowed)")
 	fs.StringVar(&f.tlsCert, "pos-tls-cert", "", "certificate (PEM, chain first) tills are served over TLS with (wss://); read again when it changes")
 	fs.StringVar(&f.tlsKey, "pos-tls-key", "", "private key (PEM) of --pos-tls-cert")
 }
 
 // frontConfig is frontFlags checked and read.
 type frontConfig struct {
-	terminals  []terminal
-	generated  bool // T01 was made up: the banner prints its token
-	adminToken string
-	tlsCert    string // with tlsKey, or both empty: ws://
-	tlsKey     string
+	terminals   []terminal
+	generated   bool // T01 was made up: the banner prints its token
+	adminToken  string
+	adminTokens []adminapi.Token // --admin-tokens-file's
+	tlsCert     string           // with tlsKey, or both empty: ws://
+	tlsKey      string
 }
 
 // resolve checks the flags and reads the files they name, returning every
@@ -61,6 +66,11 @@ func (f frontFlags) resolve() (frontConfig, []error) {
 		errs = append(errs, err)
 	}
 	if c.adminToken, err = secretFlag("admin-token", f.adminToken, f.adminTokenFile); err != nil {
+		errs = append(errs, err)
+	}
+	if c.adminTokens, err = readAdminTokens(f.adminTokensFile); err != nil {
+		errs = append(errs, err)
+	} else if _, err := adminTokens(c.adminToken, adminapi.RoleHQAdmin, "", c.adminTokens); err != nil {
 		errs = append(errs, err)
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {

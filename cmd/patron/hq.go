@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patron/patron/node/adminapi"
 	"github.com/patron/patron/node/hqevents"
 	"github.com/patron/patron/replication/chain"
 	"github.com/patron/patron/replication/hq"
@@ -55,6 +56,7 @@ type hqOptions struct {
 	tlsCA          string
 	adminToken     string
 	adminTokenFile string
+	adminTokens    string // --admin-tokens-file
 	heartbeat      time.Duration
 	election       time.Duration
 	link           linkFlags
@@ -126,8 +128,9 @@ func hqFlags(o *hqOptions) *flag.FlagSet {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "this node's certificate, PEM (default <tls-dir>/<id>.pem)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "this node's private key, PEM (default <tls-dir>/<id>-key.pem)")
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "the cluster CA certificate, PEM (default <tls-dir>/ca.pem)")
-	fs.StringVar(&o.adminToken, "admin-token", "", "token the admin API's POSTs require (Authorization: Bearer); without one they are refused")
+	fs.StringVar(&o.adminToken, "admin-token", "", "token the admin API's POSTs require (Authorization: Bearer); without one they are refused. It is also an hq-admin token of the admin API under /api/v1/")
 	fs.StringVar(&o.adminTokenFile, "admin-token-file", "", "file holding the admin token")
+	fs.StringVar(&o.adminTokens, "admin-tokens-file", "", "file of /api/v1/ admin API tokens, one `ROLE[:STORE] TOKEN` a line (hq-admin, store-manager:S001; # comments allowed)")
 	fs.DurationVar(&o.heartbeat, "raft-heartbeat", time.Second, "Raft heartbeat timeout (also its election timeout unless --raft-election)")
 	fs.DurationVar(&o.election, "raft-election", 0, "Raft election timeout (default: --raft-heartbeat)")
 	o.link.register(fs)
@@ -143,6 +146,7 @@ type hqConfig struct {
 	advertise  string
 	keys       map[string][]byte // from --store-key; the file is the keyring's
 	adminToken string
+	apiTokens  []adminapi.Token // --admin-token's and --admin-tokens-file's
 }
 
 // resolve checks the options, reporting every problem at once, and reads
@@ -194,6 +198,11 @@ func (o hqOptions) resolve() (hqConfig, error) {
 	}
 	var err error
 	if c.adminToken, err = secretFlag("admin-token", o.adminToken, o.adminTokenFile); err != nil {
+		errs = append(errs, err)
+	}
+	if fileTokens, err := readAdminTokens(o.adminTokens); err != nil {
+		errs = append(errs, err)
+	} else if c.apiTokens, err = adminTokens(c.adminToken, adminapi.RoleHQAdmin, "", fileTokens); err != nil {
 		errs = append(errs, err)
 	}
 	if o.heartbeat <= 0 || o.election < 0 {
@@ -308,9 +317,13 @@ func serveHQ(ctx context.Context, c hqConfig, stdout io.Writer, logger *slog.Log
 	logger.Info("HQ node up", "id", c.id, "raft", h.Raft().Addr(), "sync", syncConn.LocalAddr().String(),
 		"admin", adminLn.Addr().String(), "bootstrap", len(c.servers) > 0)
 
+	mux := admin.routes(adminMux(reg, admin.ready))
+	api := mountAdminAPI(mux, adminapi.Config{Node: n, Tokens: c.apiTokens, HQ: true, Programmes: hqProgrammes{admin},
+		Stores: hqStores{admin}, MaxProgrammeBytes: maxProgrammeDocBytes}, logger)
+	defer api.Close()
 	stopWatch := make(chan struct{})
 	comps := []component{
-		httpComponent("admin", adminLn, admin.routes(adminMux(reg, admin.ready))),
+		httpComponent("admin", adminLn, mux),
 		{
 			name: "session book",
 			run:  func() error { admin.book.run(stopWatch, h.Sessions); return nil },

@@ -31,6 +31,7 @@ import (
 //	POST /cluster/join    {"id":"HQ4","raft_addr":"10.0.0.4:7101"}
 //	POST /cluster/remove  {"id":"HQ3"}
 //	POST /programme       the programme document (JSON or YAML)
+//	POST /members/...     card unblock, groups, erasure (hqmembers.go)
 //
 // The POSTs are leader-only; a follower answers 409 with the leader's id
 // in an apiError, and the CLI tries its next --admin URL.
@@ -120,7 +121,13 @@ func (a *hqAdmin) routes(mux *http.ServeMux) *http.ServeMux {
 	mux.HandleFunc("POST /jobs/{name}", a.authorized(a.runJob))
 	mux.HandleFunc("POST /upgrade/finalize", a.authorized(a.finalizeUpgrade))
 	mux.HandleFunc("GET "+backupPath, a.authorized(backupHandler(a.node, a.log)))
-	return mux
+	// Member administration (hqmembers.go).
+	mux.HandleFunc("POST /members/{id}/cards/{number}/unblock", a.authorized(a.unblockCard))
+	mux.HandleFunc("GET /groups", a.groups)
+	mux.HandleFunc("POST /groups", a.authorized(a.defineGroup))
+	mux.HandleFunc("POST /members/{id}/groups", a.authorized(a.memberGroups))
+	mux.HandleFunc("POST /members/{id}/erase", a.authorized(a.eraseMember))
+	return mountConsole(mux, hqConsole(a.node))
 }
 
 func (a *hqAdmin) authorized(h http.HandlerFunc) http.HandlerFunc {

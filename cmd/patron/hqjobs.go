@@ -20,6 +20,10 @@ const hqJobTick = time.Minute
 // events through events (see node/hqevents).
 func hqJobs(n *node.Node, events *hqevents.Emitter, logger *slog.Logger) []hqevents.Job {
 	var jobs []hqevents.Job
+	jobs = append(jobs, tierAndGreetingJobs(n, events, logger)...) // hqjobs_tiers.go
+	// Points expiry and its warnings (node/hqevents/expiry.go).
+	jobs = append(jobs, hqevents.PointsExpiryJob(n, events, logger))
+	jobs = append(jobs, personalOffersJob(n, events, logger)) // hqoffers.go
 	return jobs
 }
 

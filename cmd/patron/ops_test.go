@@ -393,3 +393,38 @@ func runQuiet(ctx context.Context, args ...string) error {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// patron dev without an admin token makes one, keeps it in the data
+// directory (the same one on the next start) and takes it on the admin
+// API, so the console of `make run` can be logged in to.
+func TestDevMakesAnAdminToken(t *testing.T) {
+	data := t.TempDir()
+	d := startDev(t, data)
+	raw, err := os.ReadFile(filepath.Join(data, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(raw))
+	whoami := func(tok string) int {
+		req, err := http.NewRequest(http.MethodGet, d.admin+"/api/v1/whoami", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if len(token) != 32 || whoami(token) != http.StatusOK || whoami("not-"+token) != http.StatusUnauthorized {
+		t.Fatalf("generated token %q: whoami %d", token, whoami(token))
+	}
+	d.stop()
+	startDev(t, data)
+	again, err := os.ReadFile(filepath.Join(data, "admin-token"))
+	if err != nil || strings.TrimSpace(string(again)) != token {
+		t.Fatalf("second start: token %q (%v), want the first one kept", again, err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/patron/patron/engine"
 	"github.com/patron/patron/node"
+	"github.com/patron/patron/node/adminapi"
 	"github.com/patron/patron/replication/chain"
 	"github.com/patron/patron/replication/syncproto"
 )
@@ -257,13 +258,14 @@ func serveStore(ctx context.Context, c storeConfig, stdout io.Writer, logger *sl
 	registerStoreMetrics(reg, link)
 
 	status := &storeAdmin{node: n, link: link, auth: auth, store: c.store}
+	sf.tokenRole, sf.stores = adminapi.RoleStoreManager, status
 	printStoreBanner(stdout, c, sf.url(), sf.adminLn.Addr(), peerConn)
 	logger.Info("store node up", "store", c.store, "pos", sf.posLn.Addr().String(), "admin", sf.adminLn.Addr().String(),
 		"hq", strings.Join(c.hqAddrs, ","), "peers", len(c.peers), "programme", n.Programme() != nil, "tls", sf.posTLS != nil)
 	if n.Programme() == nil {
 		logger.Info("no programme yet: tills are answered unavailable until HQ sends one")
 	}
-	err = sf.run(ctx, n, c.frontConfig, status.routes(adminMux(reg, nodeReady(n))), logger)
+	err = sf.run(ctx, n, c.frontConfig, mountConsole(status.routes(adminMux(reg, nodeReady(n))), storeConsole(c.store, sf.url())), logger)
 	logger.Info("store node stopping")
 	return err
 }

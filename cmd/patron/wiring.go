@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/patron/patron/node"
+	"github.com/patron/patron/node/adminapi"
 	"github.com/patron/patron/node/programmeyaml"
 	"github.com/patron/patron/posbridge"
 	"github.com/patron/patron/posbridge/filedrop"
@@ -327,6 +329,11 @@ type storeFront struct {
 	posLn   net.Listener
 	adminLn net.Listener
 	front   *tillFront
+	// tokenRole is the admin API role of --admin-token (default
+	// hq-admin; a store's is store-manager), and stores the status the
+	// API reports (nil: the node alone). The caller sets them before run.
+	tokenRole adminapi.Role
+	stores    adminapi.StoreStatus
 }
 
 // openStoreFront opens the till and admin listeners and the till front.
@@ -364,6 +371,14 @@ func (s *storeFront) close() { closeAll(s.posLn, s.adminLn) }
 // admin token) until ctx ends.
 func (s *storeFront) run(ctx context.Context, n *node.Node, fc frontConfig, mux *http.ServeMux, logger *slog.Logger) error {
 	mux.HandleFunc("GET "+backupPath, requireToken(fc.adminToken, "--admin-token or --admin-token-file", backupHandler(n, logger)))
+	role := cmp.Or(s.tokenRole, adminapi.RoleHQAdmin)
+	tokens, err := adminTokens(fc.adminToken, role, n.Hello(ctx, "").Store, fc.adminTokens)
+	if err != nil {
+		s.close()
+		return err
+	}
+	api := mountAdminAPI(mux, storeAPIConfig(n, tokens, s.stores), logger)
+	defer api.Close()
 	comps := append(s.front.components(ctx), httpComponent("admin", s.adminLn, mux))
 	if s.posTLS != nil {
 		comps = append(comps, s.posTLS.component())

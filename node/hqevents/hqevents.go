@@ -3,11 +3,12 @@
 // prepared with, and a Scheduler runs periodic jobs (greetings, tier
 // reviews, points expiry) on the Raft leader only.
 //
-// HQ nodes share one origin, so the sequence number of an HQ event is the
-// leader's next one when it prepares; a concurrent proposer or a new
-// leader can take it first. The Emitter therefore checks, after the log
-// accepted the event, that the event stored at its (origin, seq) is
-// byte-for-byte its own, and prepares again otherwise.
+// Each HQ node writes its events under its own origin (its Raft id), and
+// the sequence number of an event is the node's next one when it
+// prepares; another proposal on the same node (a programme load, a job)
+// can take it first. The Emitter therefore checks, after the log accepted
+// the event, that the event stored at its (origin, seq) is byte-for-byte
+// its own, and prepares again otherwise.
 package hqevents
 
 import (
