@@ -272,11 +272,11 @@ func (n *Node) enrollAuthenticator(ctx context.Context, terminal, member string)
 				ExpiresAt: now.Add(OTPValidity)}
 		}
 		rec.Auth.Pending = p
-		text, err := n.render(engine.MessageAuthenticatorOTP, engine.MessageData{Code: code, Minutes: minutesLeft(p.ExpiresAt, now)})
+		text, err := n.render(engine.MessageAuthenticatorOTP, engine.MessageData{Code: codePlaceholder, Minutes: minutesLeft(p.ExpiresAt, now)})
 		if err != nil {
 			return err
 		}
-		msg = otpMessage(engine.MessageAuthenticatorOTP, member, p.Salt, p.IssuedAt, p.Resends, text, p.ExpiresAt)
+		msg = otpMessage(engine.MessageAuthenticatorOTP, purposeAuthenticator, member, p.Salt, p.IssuedAt, p.Resends, text, p.ExpiresAt)
 		if err := putJSON(b, []byte(member), rec); err != nil {
 			return err
 		}

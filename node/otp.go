@@ -140,12 +140,12 @@ func (n *Node) RequestOTP(ctx context.Context, terminal string, req OTPRequest) 
 			rec.Salt, rec.Hash, rec.Points = fresh.salt, otpHash(fresh.salt, code), req.Points
 			rec.IssuedAt, rec.ExpiresAt, rec.Resends = now, now.Add(OTPValidity), 0
 		}
-		text, err := n.renderFor(tx, engine.MessageOTP, req.MemberID, engine.MessageData{Code: code, Points: rec.Points,
+		text, err := n.renderFor(tx, engine.MessageOTP, req.MemberID, engine.MessageData{Code: codePlaceholder, Points: rec.Points,
 			Minutes: minutesLeft(rec.ExpiresAt, now)})
 		if err != nil {
 			return err
 		}
-		msg = otpMessage(engine.MessageOTP, req.MemberID, rec.Salt, rec.IssuedAt, rec.Resends, text, rec.ExpiresAt)
+		msg = otpMessage(engine.MessageOTP, purposeRedeem, req.MemberID, rec.Salt, rec.IssuedAt, rec.Resends, text, rec.ExpiresAt)
 		if err := putJSON(b, []byte(req.MemberID), rec); err != nil {
 			return err
 		}
@@ -173,7 +173,14 @@ func (n *Node) RequestOTP(ctx context.Context, terminal string, req OTPRequest) 
 // attempt (waitFirstSend).
 func (n *Node) deliverCode(ctx context.Context, msg outMessage, first <-chan error) error {
 	if n.outbox == nil {
-		if err := n.cfg.SMS.Send(ctx, sms.Message{ID: msg.id, To: msg.member, Text: msg.text, Kind: msg.kind}); err != nil {
+		text := msg.text
+		if msg.code != nil {
+			var err error
+			if text, err = n.fillCode(text, msg.code); err != nil {
+				return err
+			}
+		}
+		if err := n.cfg.SMS.Send(ctx, sms.Message{ID: msg.id, To: msg.member, Text: text, Kind: msg.kind}); err != nil {
 			return fmt.Errorf("node: send otp: %w", err)
 		}
 		return nil
@@ -207,13 +214,50 @@ func (w *sendWait) forget() {
 // otpMessage is the outbox message of a code: the first send keeps the
 // id form "<kind>/<member>/<issued>-<salt>", the n-th re-send appends
 // "/r<n>" (a new message each: the outbox queues an id once).
-func otpMessage(kind, member string, salt []byte, issued time.Time, resends int, text string, expires time.Time) outMessage {
+func otpMessage(kind, purpose, member string, salt []byte, issued time.Time, resends int, text string, expires time.Time) outMessage {
 	id := fmt.Sprintf("%s/%s/%d-%x", kind, member, issued.UnixNano(), salt[:4])
 	if resends > 0 {
 		id += fmt.Sprintf("/r%d", resends)
 	}
 	exp := expires
-	return outMessage{id: id, kind: kind, member: member, text: text, expires: &exp}
+	return outMessage{id: id, kind: kind, member: member, text: text, expires: &exp,
+		code: &codeRef{Purpose: purpose, Member: member, Salt: salt, Issued: issued}}
+}
+
+// An OTP text waits in the outbox with codePlaceholder where the code
+// goes, and a codeRef: the outbox derives the code again (deriveCode,
+// from the node's key) just before it hands the text to the gateway. So
+// the code is never written to the data file, not even for the seconds a
+// text waits — only its hash, in the OTP record.
+const codePlaceholder = "[[patron:otp-code]]"
+
+// codeRef names the code of an OTP text: deriveCode's inputs but the key.
+type codeRef struct {
+	Purpose string    `json:"purpose"`
+	Member  string    `json:"member"`
+	Salt    []byte    `json:"salt"`
+	Issued  time.Time `json:"issued"`
+}
+
+// fillCode puts the code ref names into text, in place of codePlaceholder.
+// The caller is inside enter (a till method, or the outbox's send).
+func (n *Node) fillCode(text string, ref *codeRef) (string, error) {
+	var key []byte
+	if err := n.db.View(func(tx *bbolt.Tx) error {
+		k := tx.Bucket(bucketMeta).Get(metaOTPKey)
+		if len(k) != otpKeyBytes {
+			return fmt.Errorf("node: otp key missing for a queued code: %w", ErrCorrupt)
+		}
+		key = append([]byte(nil), k...)
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	code, err := deriveCode(key, ref.Purpose, ref.Member, ref.Salt, ref.Issued)
+	if err != nil {
+		return "", err
+	}
+	return strings.ReplaceAll(text, codePlaceholder, code), nil
 }
 
 // minutesLeft is the validity a text states: whole minutes left, rounded

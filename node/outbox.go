@@ -90,8 +90,9 @@ type outboxRecord struct {
 	Kind      string     `json:"kind"`
 	To        string     `json:"to"`
 	Member    string     `json:"member"`
-	Text      string     `json:"text,omitempty"`    // cleared when done: OTPs leave the disk
-	Consent   string     `json:"consent,omitempty"` // needed at send time
+	Text      string     `json:"text,omitempty"`     // cleared when done
+	Code      *codeRef   `json:"code_ref,omitempty"` // an OTP text's code, filled in at send (otp.go)
+	Consent   string     `json:"consent,omitempty"`  // needed at send time
 	State     string     `json:"state"`
 	Attempts  int        `json:"attempts"`
 	QueuedAt  time.Time  `json:"queued_at"`
@@ -235,8 +236,12 @@ func (o *outbox) handle(ctx context.Context, rec outboxRecord, now time.Time) er
 			return o.finish(ctx, rec, OutboxSkipped, "no "+rec.Consent+" consent at send time", now)
 		}
 	}
+	text, err := o.fillCode(ctx, rec)
+	if err != nil {
+		return err
+	}
 	sctx, cancel := context.WithTimeout(ctx, OutboxSendTimeout)
-	err := o.sender.Send(sctx, sms.Message{ID: rec.ID, To: rec.To, Text: rec.Text, Kind: rec.Kind})
+	err = o.sender.Send(sctx, sms.Message{ID: rec.ID, To: rec.To, Text: text, Kind: rec.Kind})
 	cancel()
 	if err != nil && ctx.Err() != nil {
 		return nil // shutting down: the message stays pending
@@ -301,6 +306,18 @@ func (o *outbox) replace(ctx context.Context, rec outboxRecord, next *outboxReco
 	})
 }
 
+// fillCode is rec's text with an OTP's code filled in (otp.go).
+func (o *outbox) fillCode(ctx context.Context, rec outboxRecord) (string, error) {
+	if rec.Code == nil {
+		return rec.Text, nil
+	}
+	if err := o.n.enter(ctx); err != nil {
+		return "", err
+	}
+	defer o.n.leave()
+	return o.n.fillCode(rec.Text, rec.Code)
+}
+
 // consentGiven reports whether member (still enrolled) gives consent.
 func (o *outbox) consentGiven(ctx context.Context, member, consent string) (bool, error) {
 	if err := o.n.enter(ctx); err != nil {
@@ -350,6 +367,7 @@ type outMessage struct {
 	member  string // the member id, which is the mobile number
 	text    string
 	expires *time.Time
+	code    *codeRef // an OTP text: the code is filled in at send (otp.go)
 }
 
 // queueTx queues m in tx, once per id; a no-op without an outbox.
@@ -364,7 +382,7 @@ func (n *Node) queueTx(tx *bbolt.Tx, m outMessage, now time.Time) error {
 	}
 	// The number is the member id's mobile ("<mobile>~2" after an erasure, erasure.go).
 	rec := outboxRecord{V: recordVersion, ID: m.id, Kind: m.kind, To: engine.MemberMobile(m.member), Member: m.member, Text: m.text,
-		State: OutboxPending, QueuedAt: now, Due: now, Expires: m.expires}
+		Code: m.code, State: OutboxPending, QueuedAt: now, Due: now, Expires: m.expires}
 	if engine.IsMarketingMessage(m.kind) {
 		rec.Consent = ConsentSMSMarketing
 		member, found, err := loadMember(tx, m.member)
