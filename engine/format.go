@@ -141,10 +141,49 @@ func format1JSON(v any, path string) error {
 // document, so EventFormat cannot see inside it; loaders check this.
 func ProgrammeFormat(p *Programme) int {
 	e := p.Earn
-	if p.PersonalOffers != nil || e.ExpireAfterDays != 0 || e.PendingDays != 0 || e.ExpiryWarningDays != nil {
+	if p.PersonalOffers != nil || e.ExpireAfterDays != 0 || e.PendingDays != 0 || e.ExpiryWarningDays != nil ||
+		!format1Messages(p.Messages) {
 		return CurrentChainFormat
 	}
 	return ChainFormat1
+}
+
+// format1MessageKinds are the message kinds the first build's programme
+// validator knows.
+var format1MessageKinds = []string{MessageOTP, MessagePointsEarned, MessagePointsRedeemed, MessageBirthday,
+	MessageAnniversary, MessagePointsExpiring, MessageTierChanged}
+
+// format1MessageData is the first build's MessageData: its validator
+// renders every template with it, so a template using a field added
+// since ({{.ExpiresOn}}) is refused there.
+type format1MessageData struct {
+	Points    Points
+	Balance   Points
+	Code      string
+	Minutes   int
+	FirstName string
+	Tier      string
+}
+
+// format1Messages reports whether the first build's validator accepts m:
+// known kinds, templates that render with its MessageData (the language
+// tags and limits it checks have not changed).
+func format1Messages(m *Messages) bool {
+	if m == nil {
+		return true
+	}
+	for kind, byLang := range m.Templates {
+		if !slices.Contains(format1MessageKinds, kind) {
+			return false
+		}
+		for lang, src := range byLang {
+			t, err := parseMessageTemplate(kind+"."+lang, src)
+			if err != nil || t.Execute(&strings.Builder{}, format1MessageData{}) != nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ErrChainFormat refuses to write an event the chain's format does not

@@ -100,3 +100,27 @@ func jsonKeys(t reflect.Type, path string, out map[string][]string) {
 		jsonKeys(f.Type, path+"."+name, out)
 	}
 }
+
+func TestProgrammeFormat(t *testing.T) {
+	days := 30
+	for _, tc := range []struct {
+		name string
+		p    Programme
+		want int
+	}{
+		{"plain", Programme{}, ChainFormat1},
+		{"format-1 templates", Programme{Messages: &Messages{Templates: map[string]map[string]string{
+			MessageOTP: {"en": "{{.Code}} for {{.Points}}", "hi-IN": "{{.Code}}"}}}}, ChainFormat1},
+		{"lot settings", Programme{Earn: EarnRules{ExpireAfterDays: 365}}, CurrentChainFormat},
+		{"expiry warning days", Programme{Earn: EarnRules{ExpiryWarningDays: &days}}, CurrentChainFormat},
+		{"personal offers", Programme{PersonalOffers: &PersonalOffers{}}, CurrentChainFormat},
+		{"a message kind the first build lacks", Programme{Messages: &Messages{Templates: map[string]map[string]string{
+			MessageAuthenticatorOTP: {"en": "{{.Code}}"}}}}, CurrentChainFormat},
+		{"a template field the first build lacks", Programme{Messages: &Messages{Templates: map[string]map[string]string{
+			MessagePointsExpiring: {"en": "{{.Points}} points expire on {{.ExpiresOn}}"}}}}, CurrentChainFormat},
+	} {
+		if got := ProgrammeFormat(&tc.p); got != tc.want {
+			t.Errorf("%s: format %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
