@@ -127,7 +127,7 @@ type authPending struct {
 // a current app code (removing an absent one is a no-op); a member who
 // lost the app enrols a new one instead, which replaces it.
 func (n *Node) Authenticator(ctx context.Context, terminal string, req AuthenticatorRequest) (*AuthenticatorAnswer, error) {
-	if err := n.enter(ctx); err != nil {
+	if err := n.enterTill(ctx); err != nil {
 		return nil, err
 	}
 	defer n.leave()

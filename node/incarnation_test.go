@@ -170,6 +170,17 @@ func TestReincarnateAndCatchUp(t *testing.T) {
 	if _, err := n.Identify(ctx, "T01", IdentifyRequest{Identifier: mobile(m)}); !errors.Is(err, ErrCatchingUp) {
 		t.Fatalf("identify while catching up: %v, want ErrCatchingUp", err)
 	}
+	// Every till method waits, the ones that need no programme first too:
+	// a retried sale must find the original once HQ's copy is here.
+	if _, err := n.CompleteSale(ctx, "T01", SaleRequest{ReceiptNo: "1", Basket: books(1, 1000), Member: mobile(m)}); !errors.Is(err, ErrCatchingUp) {
+		t.Fatalf("sale while catching up: %v, want ErrCatchingUp", err)
+	}
+	if _, err := n.Void(ctx, "T01", VoidRequest{ReceiptID: "S001-T01-1"}); !errors.Is(err, ErrCatchingUp) {
+		t.Fatalf("void while catching up: %v, want ErrCatchingUp", err)
+	}
+	if _, err := n.Ledger(ctx, "T01", LedgerRequest{MemberID: m}); !errors.Is(err, ErrCatchingUp) {
+		t.Fatalf("ledger while catching up: %v, want ErrCatchingUp", err)
+	}
 	if _, err := n.ApplyEvents(ctx, evs[1:]); err != nil {
 		t.Fatal(err)
 	}

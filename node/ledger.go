@@ -20,7 +20,7 @@ import (
 // opaque cursor of the previous page; an empty Cursor in the result means
 // the last page. Refusals: invalid_params, member_not_found.
 func (n *Node) Ledger(ctx context.Context, terminal string, req LedgerRequest) (*LedgerPage, error) {
-	if err := n.enter(ctx); err != nil {
+	if err := n.enterTill(ctx); err != nil {
 		return nil, err
 	}
 	defer n.leave()

@@ -73,7 +73,7 @@ const (
 // Refusals: invalid_params, member_not_found, otp_locked,
 // otp_rate_limited.
 func (n *Node) RequestOTP(ctx context.Context, terminal string, req OTPRequest) (*OTPSent, error) {
-	if err := n.enter(ctx); err != nil {
+	if err := n.enterTill(ctx); err != nil {
 		return nil, err
 	}
 	defer n.leave()

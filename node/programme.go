@@ -133,6 +133,20 @@ func (n *Node) enterWithProgramme(ctx context.Context) (*engine.Programme, error
 	return p, nil
 }
 
+// enterTill is enter for a till method that does not need the programme
+// first: while a new incarnation catches up from HQ it answers
+// ErrCatchingUp (see incarnation.go), as enterWithProgramme does.
+func (n *Node) enterTill(ctx context.Context) error {
+	if err := n.enter(ctx); err != nil {
+		return err
+	}
+	if n.catchingUp.Load() {
+		n.leave()
+		return ErrCatchingUp
+	}
+	return nil
+}
+
 // currentProgramme returns the current programme or ErrNoProgramme.
 func (n *Node) currentProgramme() (*engine.Programme, error) {
 	if p := n.Programme(); p != nil {

@@ -24,7 +24,7 @@ const VoidReturnNo = "VOID"
 // answer, different ones receipt_conflict. Refusals: invalid_params,
 // not_found (receipt), receipt_conflict, and the engine's.
 func (n *Node) Return(ctx context.Context, terminal string, req ReturnRequest) (*ReturnReceipt, error) {
-	if err := n.enter(ctx); err != nil {
+	if err := n.enterTill(ctx); err != nil {
 		return nil, err
 	}
 	defer n.leave()
@@ -44,7 +44,7 @@ func (n *Node) Return(ctx context.Context, terminal string, req ReturnRequest) (
 // default VoidReturnNo). Voiding a receipt already fully returned is
 // invalid_params.
 func (n *Node) Void(ctx context.Context, terminal string, req VoidRequest) (*ReturnReceipt, error) {
-	if err := n.enter(ctx); err != nil {
+	if err := n.enterTill(ctx); err != nil {
 		return nil, err
 	}
 	defer n.leave()

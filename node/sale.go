@@ -72,7 +72,7 @@ func (n *Node) Evaluate(ctx context.Context, terminal string, req EvaluateReques
 // programme's offline_allowance_points (offline_limit); the redemption
 // entry is marked offline. Without an Authority the node is its own HQ.
 func (n *Node) CompleteSale(ctx context.Context, terminal string, req SaleRequest) (*Receipt, error) {
-	if err := n.enter(ctx); err != nil {
+	if err := n.enterTill(ctx); err != nil {
 		return nil, err
 	}
 	defer n.leave()

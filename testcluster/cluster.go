@@ -127,9 +127,10 @@ type StoreMember struct {
 	posAddr string
 	cancel  context.CancelFunc
 	served  chan struct{} // closed when Serve returned
-	// replaced: the store's disk was lost (ReplaceStore); its new
-	// incarnation catches up from HQ before serving tills.
-	replaced bool
+	// replaced: the store's disk was lost (ReplaceStore) or restored
+	// (RestoreStore); its new incarnation catches up from HQ before
+	// serving tills. freshFile: its next start resets the tracer.
+	replaced, freshFile bool
 }
 
 // New starts a cluster and waits until HQ has a leader and every store
@@ -307,6 +308,17 @@ func (c *Cluster) startStore(ctx context.Context, s *StoreMember, loadProgramme 
 	n, err := c.openNode(ctx, s.dir, s.ID, auth, s.Clock, s.replaced)
 	if err != nil {
 		return err
+	}
+	if s.freshFile {
+		// Replaced or restored: the file holds what it holds now, not
+		// what the tracer saw the old one take.
+		vv, err := n.VersionVector(ctx)
+		if err != nil {
+			n.Close()
+			return err
+		}
+		s.trace.reset(vv)
+		s.freshFile = false
 	}
 	fail := func(err error) error { n.Close(); return err }
 	if loadProgramme {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/patron/patron/node"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 
 	"github.com/patron/patron/replication/faultnet"
@@ -236,7 +238,34 @@ func (c *Cluster) ReplaceStore(ctx context.Context, store string) error {
 	}
 	c.stats.storeReplacements.Add(1)
 	s.mu.Lock()
-	s.replaced = true
+	s.replaced, s.freshFile = true, true
+	s.mu.Unlock()
+	return c.startStore(ctx, s, false)
+}
+
+// RestoreStore stands in for a store put back to a backup (patron
+// restore): it stops the store abruptly, replaces its data file with the
+// backup at from under a new incarnation (node.Reincarnate, as restore
+// does) and starts it. The events the store wrote after the backup come
+// back from HQ before it serves tills again.
+func (c *Cluster) RestoreStore(ctx context.Context, store, from string) error {
+	s := c.Store(store)
+	if err := c.CrashStore(store); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return fmt.Errorf("testcluster: read backup: %w", err)
+	}
+	path := filepath.Join(s.dir, "patron.db")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("testcluster: restore %s: %w", store, err)
+	}
+	if _, err := node.Reincarnate(path, store); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.replaced, s.freshFile = true, true
 	s.mu.Unlock()
 	return c.startStore(ctx, s, false)
 }

@@ -3,6 +3,8 @@ package testcluster
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/patron/patron/engine"
@@ -107,4 +109,84 @@ func receiptOf(t *testing.T, op TillOp) receiptSummary {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// A store goes back to a backup taken while it traded (patron restore):
+// the sales it made after the backup are at HQ under its old incarnation.
+// The restored store is a new incarnation, catches up on them before it
+// serves tills, answers a till's retry of one of them with that sale, and
+// trades on; nothing is lost or counted twice.
+func TestScenarioStoreRestoredFromBackup(t *testing.T) {
+	ctx := testCtx(t)
+	c := newCluster(t, ctx, Options{Seed: 32})
+	rec := &Recorder{}
+	a, b := till(t, c, rec, "S1", "T1"), till(t, c, rec, "S2", "T1")
+	m := Mobile(32)
+	want(t, a.Enroll(ctx, m, 0), Acked)
+	for i := 1; i <= 3; i++ {
+		want(t, a.Sale(ctx, fmt.Sprint(i), m, 1, 0, 0), Acked)
+	}
+	s1 := c.Store("S1").Node()
+	backup := filepath.Join(t.TempDir(), "S1.db")
+	f, err := os.Create(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.WriteSnapshot(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// After the backup: more sales, which reach HQ.
+	var last TillOp
+	for i := 4; i <= 6; i++ {
+		last = a.Sale(ctx, fmt.Sprint(i), m, 1, 0, 0)
+		want(t, last, Acked)
+	}
+	oldOrigin := s1.Origin()
+	own, err := s1.VersionVector(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := poll(ctx, ConvergeBound, "S1's events at HQ", func() bool {
+		l := c.Leader()
+		if l < 0 {
+			return false
+		}
+		vv, err := c.HQs[l].Node().VersionVector(ctx)
+		return err == nil && vv[oldOrigin] >= own[oldOrigin]
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := c.RestoreStore(ctx, "S1", backup); err != nil {
+		t.Fatal(err)
+	}
+	newOrigin := c.Store("S1").Node().Origin()
+	if newOrigin == oldOrigin || engine.OriginStore(newOrigin) != "S1" {
+		t.Fatalf("restored S1's origin %q (was %q): want a new incarnation of S1", newOrigin, oldOrigin)
+	}
+	// A sale made after the backup, retried: the restored store knows it
+	// from HQ, so it is the same sale, not a second one.
+	retry := a.Sale(ctx, "6", m, 1, 0, 0)
+	want(t, retry, Acked)
+	if got, was := receiptOf(t, retry), receiptOf(t, last); got != was {
+		t.Errorf("retried sale after the restore answered %+v, the original %+v", got, was)
+	}
+	for i := 7; i <= 8; i++ {
+		want(t, a.Sale(ctx, fmt.Sprint(i), m, 1, 0, 0), Acked)
+	}
+	want(t, b.Sale(ctx, "1", m, 1, 0, 0), Acked)
+	mustCheck(t, ctx, c, rec, Limits{})
+	views, err := c.Views(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range views {
+		if v.Vector[oldOrigin] != own[oldOrigin] || v.Vector[newOrigin] == 0 {
+			t.Errorf("%s holds %s:%d and %s:%d; want %d and the new incarnation's events", v.Name,
+				oldOrigin, v.Vector[oldOrigin], newOrigin, v.Vector[newOrigin], own[oldOrigin])
+		}
+	}
 }
