@@ -21,8 +21,10 @@ import (
 //     (engine.RedactEvent), so the events bucket — what the node keeps and
 //     sends to other nodes — no longer holds the person's data;
 //   - moves what the fold keyed by the member id to the pseudonym: the
-//     ledger, entry ids, balance, spend, receipts, returns, card log;
+//     ledger, entry ids, balance, spend, receipts, returns, card log,
+//     and replays the pseudonym's points lots from the moved ledger;
 //     deletes the member record and its card and e-mail index entries;
+//     drops the report rows of the member's cards;
 //   - drops what is local and personal: queued and sent texts, OTPs, the
 //     answers kept for till replays that show the member; moves offline
 //     spending, overdraft reports and HQ holds to the pseudonym.

@@ -80,7 +80,8 @@ func setHoldMember(tx *bbolt.Tx, id, from, to string) error {
 
 // moveMember moves the data the node keys by member id from one id to
 // another: it deletes the member record with its card and e-mail index
-// entries, and moves the ledger, entry ids, balance and spend (fold), and
+// entries, and moves the ledger, entry ids, balance, spend and points
+// lots (fold: moveLots replays the lots from the moved ledger), and
 // offline spending, overdraft reports and pending HQ holds (local). It
 // drops the member's OTP, texts and replay answers, and rewrites the
 // member of HQ holds not found through a sale. The buying pattern and the
@@ -88,6 +89,7 @@ func setHoldMember(tx *bbolt.Tx, id, from, to string) error {
 func moveMember(tx *bbolt.Tx, from, to string) error {
 	steps := []func(*bbolt.Tx, string, string) error{
 		deleteMemberRecord, moveLedger, moveSums(bucketBalances, false), moveSums(bucketSpend, true),
+		moveLots, // after the ledger and the balance: it replays the moved ledger
 		moveSums(bucketOfflineSpent, false), moveOverdrafts, movePrefixed(bucketHoldPending), moveHolds,
 		dropLocal, movePatterns, moveMemberCoupons, // patterns.go, offers.go
 	}
@@ -136,8 +138,12 @@ func moveLedger(tx *bbolt.Tx, from, to string) error {
 		if err := lb.Delete(kv.k); err != nil {
 			return err
 		}
-		if err := ids.Put([]byte(rec.Entry.ID), []byte(to)); err != nil {
-			return err
+		// The expire entries the lots derive have no id entry
+		// (replaceExpiries): a node that erased first has none either.
+		if rec.Entry.Kind != engine.EntryExpire {
+			if err := ids.Put([]byte(rec.Entry.ID), []byte(to)); err != nil {
+				return err
+			}
 		}
 		if err := reindexMovedEntry(tx, to, rec.Entry); err != nil {
 			return err
@@ -186,6 +192,42 @@ func moveSums(bucket []byte, prefixedKeys bool) func(*bbolt.Tx, string, string) 
 		}
 		return nil
 	}
+}
+
+// moveLots deletes from's lot replay and, when from or to had lots,
+// replays to's ledger (the moved entries with to's own) under to's expiry
+// mark, as a late entry does (replayLots): the replay, the expire entries
+// it derives and the balance they change are then what a node that heard
+// of the erasure before the member's events folded for to. Left under
+// from, the replay would keep the mobile in bucketLots and HQ's expiry
+// review would go on naming it.
+func moveLots(tx *bbolt.Tx, from, to string) error {
+	b := tx.Bucket(bucketLots)
+	if b == nil || (b.Get([]byte(from)) == nil && b.Get([]byte(to)) == nil) {
+		return nil
+	}
+	if err := deleteKey(b, []byte(from)); err != nil {
+		return err
+	}
+	// to's record holds the expiry register of from's marks: eraseSubject
+	// folded the redacted marks into it before moving anything.
+	rec, _, err := loadMember(tx, to)
+	if err != nil {
+		return err
+	}
+	bb := tx.Bucket(bucketBalances)
+	bal, err := decodeBalance(bb.Get([]byte(to)))
+	if err != nil {
+		return err
+	}
+	after, err := replayLots(tx, to, rec.State.ExpiredThrough(), bal.Balance)
+	if err != nil || after == bal.Balance {
+		return err
+	}
+	if err := bb.Put([]byte(to), balanceRecord{Balance: after}.encode()); err != nil {
+		return fmt.Errorf("node: balance: %w", err)
+	}
+	return nil
 }
 
 // moveOverdrafts re-keys the overdraft reports and names to in them.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patron/patron/engine"
 	"go.etcd.io/bbolt"
@@ -504,4 +505,202 @@ func liveDataHolding(t *testing.T, n *Node, needles ...string) []string {
 		t.Fatal(err)
 	}
 	return found
+}
+
+// applyOrigins applies to n what from holds of each origin in turn, in
+// the order given: a node that hears of the erasure (HQ's origin) before
+// or after a store's events, deterministically.
+func applyOrigins(t *testing.T, from, n *peer, origins ...string) {
+	t.Helper()
+	for _, o := range origins {
+		raw, err := from.EventsAfter(ctx, o, 0, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.ApplyEvents(ctx, raw); err != nil {
+			t.Fatalf("%s's events: %v", o, err)
+		}
+	}
+}
+
+// expiryReview is every member HQ's expiry job would mark or warn at now.
+func expiryReview(t *testing.T, n *peer, now time.Time) []ExpiryDue {
+	t.Helper()
+	var out []ExpiryDue
+	after := ""
+	for {
+		page, next, err := n.ExpiryReview(ctx, now, after, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, page...)
+		if next == "" {
+			return out
+		}
+		after = next
+	}
+}
+
+// markExpiries emits, as HQ's expiry job does, the marks due at now and
+// returns the members marked.
+func (c *chain) markExpiries(t *testing.T) []string {
+	t.Helper()
+	var marked []string
+	for _, due := range expiryReview(t, c.hq, c.clock.Now()) {
+		if due.Expire.IsZero() {
+			continue
+		}
+		c.emit(t, &engine.Event{Kind: engine.EventPointsExpired, Member: due.Member, At: c.clock.Now(),
+			Expiry: &engine.PointsExpiry{Through: due.Expire}})
+		marked = append(marked, due.Member)
+	}
+	return marked
+}
+
+// TestErasureMovesLots: with points that expire, the erased member's lot
+// replay moves to the pseudonym with the ledger: no node keeps lots under
+// the mobile, a node that heard of the erasure before the member's events
+// holds the same lots, ledger and balances as nodes that heard of it
+// after, and HQ's expiry review never names the mobile again.
+func TestErasureMovesLots(t *testing.T) {
+	day := 24 * time.Hour
+	for seed := range uint64(3) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			c := newChain(t, 20+seed)
+			if _, err := c.hq.LoadProgramme(ctx, lotsProgramme(t, "lots-1", 60, 0)); err != nil {
+				t.Fatal(err)
+			}
+			c.sync(t)
+			enrolAndTrade(t, c.s1, c.clock)
+			c.sync(t)
+			// An expiry mark and a later sale before the erasure: the
+			// pseudonym's lots replay under the mark it inherits.
+			c.clock.Advance(100 * day)
+			if marked := c.markExpiries(t); !slices.Equal(marked, []string{eraseMobile}) {
+				t.Fatalf("marked %v before the erasure, want %s", marked, eraseMobile)
+			}
+			if _, err := c.s1.CompleteSale(ctx, "T01", SaleRequest{ReceiptNo: "later", Basket: books(1, 45000),
+				Member: mobile(eraseMobile)}); err != nil {
+				t.Fatal(err)
+			}
+			c.sync(t)
+			p := c.erase(t, eraseMobile)
+			c.sync(t)
+			// first hears of the erasure before any of the member's events.
+			first := newPeer(t, "S8", c.clock, nil)
+			applyOrigins(t, c.hq, first, c.hq.Origin(), c.s1.Origin())
+			peers := []*peer{c.hq, c.s1, c.s2, first}
+
+			check := func(when string, wantPoints bool) {
+				t.Helper()
+				for _, n := range peers {
+					if found := liveDataHolding(t, n.Node, needles...); len(found) > 0 {
+						t.Errorf("%s: %s: live data still holds personal data: %v", when, n.Origin(), found)
+					}
+				}
+				for _, b := range [][]byte{bucketLots, bucketLedger, bucketBalances, bucketEntryIDs} {
+					want := dumpBucket(t, c.hq.Node, b)
+					for _, n := range peers[1:] {
+						if got := dumpBucket(t, n.Node, b); got != want {
+							t.Errorf("%s: %s's %s differs from %s's:\n%s\nvs\n%s", when, n.Origin(), b, c.hq.Origin(), got, want)
+						}
+					}
+				}
+				if lots := dumpBucket(t, c.hq.Node, bucketLots); lots == "" {
+					t.Errorf("%s: no lots held: the test tests nothing", when)
+				}
+				checkConverged(t, nil, peers...)
+				if entries, bal, err := c.hq.Entries(ctx, p); err != nil || (bal > 0) != wantPoints || engine.Fold(entries) != bal {
+					t.Errorf("%s: pseudonym balance %d, fold %d (%v), want points left: %v", when, bal, engine.Fold(entries), err, wantPoints)
+				}
+			}
+			check("after the erasure", true) // the later sale's lot is live
+
+			c.clock.Advance(400 * day)
+			due := expiryReview(t, c.hq, c.clock.Now())
+			var members []string
+			for _, d := range due {
+				members = append(members, d.Member)
+			}
+			if !slices.Equal(members, []string{p}) {
+				t.Fatalf("expiry review 400 days on names %v, want only the pseudonym %s", members, p)
+			}
+			c.markExpiries(t)
+			syncAll(t, c.rng, peers...)
+			check("after the pseudonym's expiry mark", false)
+			if due := expiryReview(t, c.hq, c.clock.Now()); len(due) != 0 {
+				t.Errorf("expiry review after the marks: %+v, want nothing", due)
+			}
+		})
+	}
+}
+
+// TestErasureDropsCardRows: the card report rows of an erased member's
+// cards are dropped, whether the erasure arrives after the card events
+// (the rows held are removed) or before them (the redacted events fold to
+// no card): the report indexes are byte for byte alike either way and
+// equal to a rebuild from the fold, and the card reports agree. Two of
+// the member's cards share their last four digits, so their masked
+// numbers collide.
+func TestErasureDropsCardRows(t *testing.T) {
+	for seed := range uint64(3) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			c := newChain(t, 30+seed)
+			enrolAndTrade(t, c.s1, c.clock) // GOLD-0001 (blocked), GOLD-0002
+			if _, err := c.s1.IssueCard(ctx, "T01", IssueCardRequest{MemberID: eraseMobile, Number: "PLAT-0002", Type: "classic"}); err != nil {
+				t.Fatal(err)
+			}
+			// Another member's card, which keeps its row.
+			if _, err := c.s2.Enroll(ctx, "T02", EnrollRequest{Mobile: "+919811113333", FirstName: "Ravi",
+				Card: &CardRequest{Number: "GOLD-0003", Type: "gold"}, Consents: map[string]bool{"programme_terms": true}}); err != nil {
+				t.Fatal(err)
+			}
+			c.sync(t)
+			p := c.erase(t, eraseMobile)
+			c.sync(t)
+			// first hears of the erasure before any of the member's events.
+			first := newPeer(t, "S8", c.clock, nil)
+			applyOrigins(t, c.hq, first, c.hq.Origin(), c.s2.Origin(), c.s1.Origin())
+			peers := []*peer{c.hq, c.s1, c.s2, first}
+
+			want := dumpIndexes(t, c.hq.Node)
+			for k, v := range want {
+				if strings.Contains(k+v, eraseMobile) || strings.Contains(k+v, p) && strings.HasPrefix(k, "rpt_card") {
+					t.Errorf("HQ's report indexes hold the erased member's card row: %s = %q", k, v)
+				}
+			}
+			for _, n := range peers[1:] {
+				if d := diffDumps(dumpIndexes(t, n.Node), want); d != "" {
+					t.Errorf("%s's report indexes differ from %s's:\n%s", n.Origin(), c.hq.Origin(), d)
+				}
+			}
+			for _, n := range peers {
+				if err := n.db.Update(buildReportIndexes); err != nil {
+					t.Fatal(err)
+				}
+				if d := diffDumps(dumpIndexes(t, n.Node), want); d != "" {
+					t.Errorf("%s's report indexes rebuilt differ from %s's as applied:\n%s", n.Origin(), c.hq.Origin(), d)
+				}
+			}
+			for _, tc := range []struct {
+				f    ReportFilter
+				want string // the only row's prefix: the other member's card
+			}{
+				{ReportFilter{}, "gold,1,1,0"}, // type, cards, active, blocked
+				{ReportFilter{Detail: true}, "GOLD-0003,gold,+919811113333,S2,"},
+			} {
+				f := tc.f
+				_, rows := run(t, c.hq.Node, "card-types", f)
+				if len(rows) != 1 || !strings.HasPrefix(rows[0], tc.want) {
+					t.Errorf("card-types %+v: %q, want one row %q...", f, rows, tc.want)
+				}
+				for _, n := range peers[1:] {
+					if _, got := run(t, n.Node, "card-types", f); !slices.Equal(got, rows) {
+						t.Errorf("card-types %+v at %s: %q, at %s: %q", f, n.Origin(), got, c.hq.Origin(), rows)
+					}
+				}
+			}
+			checkConverged(t, nil, peers...)
+		})
+	}
 }

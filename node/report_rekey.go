@@ -27,8 +27,12 @@ func reindexMovedEntry(tx *bbolt.Tx, to string, e engine.Entry) error {
 
 // reindexErasedEvent rewrites what the indexes hold of one event of an
 // erased member now that r, its redacted form, replaces ev: the member
-// of its sales row, return record and card rows, and the card numbers
-// r masks.
+// of its sales row and return record. The rows of the cards it names are
+// dropped: a pseudonym holds no cards (its redacted card events fold to
+// none), so a node that heard of the erasure first, and a rebuild
+// (rebuildCards), have no rows for them either; moved to the masked
+// number they would also collide for two cards sharing the last four
+// digits.
 func reindexErasedEvent(tx *bbolt.Tx, ev, r engine.Event) error {
 	x := ix{tx: tx}
 	switch {
@@ -46,16 +50,14 @@ func reindexErasedEvent(tx *bbolt.Tx, ev, r engine.Event) error {
 		}
 		rec.Member = r.Member
 		return ixPutJSON(x.b(bucketRptReturns), k, rec)
-	case ev.Enrolment != nil && r.Enrolment != nil:
-		for i, c := range ev.Enrolment.Cards {
-			if i < len(r.Enrolment.Cards) {
-				if err := moveCardRow(x, c.Number, ev.Member, r.Enrolment.Cards[i].Number, r.Member); err != nil {
-					return err
-				}
+	case ev.Enrolment != nil:
+		for _, c := range ev.Enrolment.Cards {
+			if err := dropCardRow(x, c.Number, ev.Member); err != nil {
+				return err
 			}
 		}
-	case ev.Card != nil && r.Card != nil:
-		return moveCardRow(x, ev.Card.Number, ev.Member, r.Card.Number, r.Member)
+	case ev.Card != nil:
+		return dropCardRow(x, ev.Card.Number, ev.Member)
 	}
 	return nil
 }
@@ -93,35 +95,21 @@ func regroup(x ix, s series, store string, at time.Time, id, group []byte) error
 	return s.add(x, store, at, id, group, vec)
 }
 
-// moveCardRow moves a card's row from (number, member) to (masked, to).
-func moveCardRow(x ix, number, member, masked, to string) error {
+// dropCardRow removes the row of a card held by member, if indexed: its
+// cards series row (and slot counts) and its rpt_card_state entry.
+func dropCardRow(x ix, number, member string) error {
 	sb := x.b(bucketRptCardState)
-	oldID, newID := key(number, member), key(masked, to)
-	if bytes.Equal(oldID, newID) {
-		return nil
-	}
+	id := key(number, member)
 	var row cardRow
-	found, err := ixGetJSON(sb, oldID, &row)
+	found, err := ixGetJSON(sb, id, &row)
 	if err != nil || !found {
 		return err
 	}
-	v := x.b(cardsSeries.rows).Get(rowKey(row.Store, row.IssuedAt.UnixNano(), oldID))
-	if v == nil {
-		return fmt.Errorf("node: report: card row of %q missing: %w", oldID, ErrCorrupt)
-	}
-	group, vec, err := decodeRow(v, cardsSeries.width)
-	if err != nil {
+	if err := cardsSeries.remove(x, row.Store, row.IssuedAt, id); err != nil {
 		return err
 	}
-	group = bytes.Clone(group)
-	if err := cardsSeries.remove(x, row.Store, row.IssuedAt, oldID); err != nil {
-		return err
-	}
-	if err := cardsSeries.add(x, row.Store, row.IssuedAt, newID, group, vec); err != nil {
-		return err
-	}
-	if err := sb.Delete(oldID); err != nil {
+	if err := sb.Delete(id); err != nil {
 		return fmt.Errorf("node: report index: %w", err)
 	}
-	return ixPutJSON(sb, newID, row)
+	return nil
 }
