@@ -2,8 +2,11 @@ package testcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/patron/patron/node"
 	"math/rand/v2"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -205,7 +208,7 @@ func faultAction(ctx context.Context, c *Cluster, rng *rand.Rand, logf func(stri
 				return c.RestartHQ(ctx, i)
 			}
 		}
-	case a < 70:
+	case a < 67:
 		logf("crash %s", store)
 		if err := c.CrashStore(store); err != nil {
 			return err
@@ -216,6 +219,20 @@ func faultAction(ctx context.Context, c *Cluster, rng *rand.Rand, logf func(stri
 		}
 		logf("restart %s", store)
 		return c.RestartStore(ctx, store)
+	case a < 70:
+		// A dead disk loses what never left it; the schedule replaces
+		// only a store whose events HQ already holds, so the checker's
+		// no-loss invariant still applies to every acknowledged sale.
+		logf("crash %s to replace it", store)
+		if err := c.CrashStore(store); err != nil {
+			return err
+		}
+		if ok, err := c.storeFileAtHQ(ctx, store); err != nil || !ok {
+			logf("restart %s (HQ lacks some of its events: not a disk to lose)", store)
+			return errors.Join(err, c.RestartStore(ctx, store))
+		}
+		logf("replace %s (disk lost: an empty data directory)", store)
+		return c.ReplaceStore(ctx, store)
 	case a < 80:
 		raftCut(c, rng, logf)
 	case a < 85:
@@ -233,6 +250,37 @@ func faultAction(ctx context.Context, c *Cluster, rng *rand.Rand, logf func(stri
 		c.countClockJump()
 	}
 	return nil
+}
+
+// storeFileAtHQ reports whether the HQ leader holds every event of the
+// stopped store's current incarnation, as its data file records them.
+func (c *Cluster) storeFileAtHQ(ctx context.Context, store string) (bool, error) {
+	s := c.Store(store)
+	cfg := node.DefaultConfig()
+	cfg.Path, cfg.Store, cfg.Logger, cfg.NoSync = filepath.Join(s.dir, "patron.db"), store, c.log, true
+	cfg.CatchUpFromHQ = true // a store still catching up stays marked so
+	n, err := node.Open(ctx, cfg)
+	if err != nil {
+		return false, err
+	}
+	own, err := n.VersionVector(ctx)
+	origin := n.Origin()
+	if err := errors.Join(err, n.Close()); err != nil {
+		return false, err
+	}
+	l := c.Leader()
+	if l < 0 {
+		return false, nil
+	}
+	hq := c.HQs[l].Node()
+	if hq == nil {
+		return false, nil
+	}
+	vv, err := hq.VersionVector(ctx)
+	if err != nil {
+		return false, nil // the leader closing under a concurrent kill: not now
+	}
+	return vv[origin] >= own[origin], nil
 }
 
 // raftCut cuts Raft links: the leader isolated (a new election, its
