@@ -1,6 +1,7 @@
 package testcluster
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -39,12 +40,7 @@ func TestScenarioStoreReplacedAfterDiskLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := poll(ctx, ConvergeBound, "S1's events at HQ", func() bool {
-		l := c.Leader()
-		if l < 0 {
-			return false
-		}
-		vv, err := c.HQs[l].Node().VersionVector(ctx)
-		return err == nil && vv[oldOrigin] >= own[oldOrigin]
+		return c.leaderHolds(ctx, oldOrigin, own[oldOrigin])
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -74,16 +70,7 @@ func TestScenarioStoreReplacedAfterDiskLoss(t *testing.T) {
 	mustCheck(t, ctx, c, rec, Limits{})
 
 	// Every node holds both incarnations' events; the new one's from seq 1.
-	views, err := c.Views(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range views {
-		if v.Vector[oldOrigin] != own[oldOrigin] || v.Vector[newOrigin] == 0 {
-			t.Errorf("%s holds %s:%d and %s:%d; want %d and the new incarnation's events", v.Name,
-				oldOrigin, v.Vector[oldOrigin], newOrigin, v.Vector[newOrigin], own[oldOrigin])
-		}
-	}
+	holdBothIncarnations(t, ctx, c, oldOrigin, own[oldOrigin], newOrigin)
 	after, err := b.Identify(ctx, m)
 	if err != nil {
 		t.Fatal(err)
@@ -150,12 +137,7 @@ func TestScenarioStoreRestoredFromBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := poll(ctx, ConvergeBound, "S1's events at HQ", func() bool {
-		l := c.Leader()
-		if l < 0 {
-			return false
-		}
-		vv, err := c.HQs[l].Node().VersionVector(ctx)
-		return err == nil && vv[oldOrigin] >= own[oldOrigin]
+		return c.leaderHolds(ctx, oldOrigin, own[oldOrigin])
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -179,14 +161,21 @@ func TestScenarioStoreRestoredFromBackup(t *testing.T) {
 	}
 	want(t, b.Sale(ctx, "1", m, 1, 0, 0), Acked)
 	mustCheck(t, ctx, c, rec, Limits{})
+	holdBothIncarnations(t, ctx, c, oldOrigin, own[oldOrigin], newOrigin)
+}
+
+// holdBothIncarnations fails unless every node holds the old incarnation's
+// events up to held and some of the new one's.
+func holdBothIncarnations(t *testing.T, ctx context.Context, c *Cluster, oldOrigin string, held uint64, newOrigin string) {
+	t.Helper()
 	views, err := c.Views(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range views {
-		if v.Vector[oldOrigin] != own[oldOrigin] || v.Vector[newOrigin] == 0 {
+		if v.Vector[oldOrigin] != held || v.Vector[newOrigin] == 0 {
 			t.Errorf("%s holds %s:%d and %s:%d; want %d and the new incarnation's events", v.Name,
-				oldOrigin, v.Vector[oldOrigin], newOrigin, v.Vector[newOrigin], own[oldOrigin])
+				oldOrigin, v.Vector[oldOrigin], newOrigin, v.Vector[newOrigin], held)
 		}
 	}
 }

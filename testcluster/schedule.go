@@ -268,19 +268,22 @@ func (c *Cluster) storeFileAtHQ(ctx context.Context, store string) (bool, error)
 	if err := errors.Join(err, n.Close()); err != nil {
 		return false, err
 	}
+	return c.leaderHolds(ctx, origin, own[origin]), nil
+}
+
+// leaderHolds reports whether the HQ leader holds origin's events up to
+// seq. No leader, or one closing under a concurrent kill, is "not now".
+func (c *Cluster) leaderHolds(ctx context.Context, origin string, seq uint64) bool {
 	l := c.Leader()
 	if l < 0 {
-		return false, nil
+		return false
 	}
 	hq := c.HQs[l].Node()
 	if hq == nil {
-		return false, nil
+		return false
 	}
 	vv, err := hq.VersionVector(ctx)
-	if err != nil {
-		return false, nil // the leader closing under a concurrent kill: not now
-	}
-	return vv[origin] >= own[origin], nil
+	return err == nil && vv[origin] >= seq
 }
 
 // raftCut cuts Raft links: the leader isolated (a new election, its
